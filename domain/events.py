@@ -1,0 +1,104 @@
+"""Domain events and the transactional outbox they are written to.
+
+A service emits events inside its transaction; they become durable with the state change
+they describe, or not at all. Consumers (matching, realtime, webhooks) read the outbox
+after commit, so an event may be seen twice but is never lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.store import Base, Id
+
+
+class OutboxEvent(Base):
+    """One event, in commit order of its id."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(64))
+    # The member whose action caused the event, when one did.
+    actor_id: Mapped[int | None] = mapped_column(Id)
+    payload: Mapped[dict[str, Any]]
+    occurred_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "type", "id"),)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every domain event: a frozen record of something that happened."""
+
+    type: ClassVar[str]
+    actor_id: int | None = None
+
+    def outbox_row(self, occurred_at: dt.datetime) -> OutboxEvent:
+        """Return the outbox row that records this event."""
+        payload = {
+            field.name: _jsonable(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+            if field.name != "actor_id"
+        }
+        return OutboxEvent(
+            type=self.type, actor_id=self.actor_id, payload=payload, occurred_at=occurred_at
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list | frozenset | set):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberJoined(Event):
+    type: ClassVar[str] = "member.joined"
+    member_id: int
+    handle: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProfileUpdated(Event):
+    type: ClassVar[str] = "member.profile_updated"
+    member_id: int
+    fields: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GiveAdded(Event):
+    type: ClassVar[str] = "member.give_added"
+    member_id: int
+    give_id: int
+    tag: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GoalAdded(Event):
+    type: ClassVar[str] = "member.goal_added"
+    member_id: int
+    goal_id: int
+    tags: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SessionStarted(Event):
+    type: ClassVar[str] = "session.started"
+    member_id: int
+    session_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SessionRevoked(Event):
+    type: ClassVar[str] = "session.revoked"
+    member_id: int
+    session_id: int
+    reason: str

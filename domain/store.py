@@ -1,0 +1,203 @@
+"""The store: table metadata, engines, the transaction scope, and each database's quirks.
+
+Every write runs in one ``Transaction``: it commits only when asked and rolls back when the
+block is left any other way. On SQLite a write transaction begins ``IMMEDIATE`` so that two
+writers queue on the busy timeout instead of failing when the reader upgrades to a writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """Return the current time in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL ids are 64-bit.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Every table of the domain."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Emittable(Protocol):
+    """An event that knows its outbox row (see ``domain.events``)."""
+
+    def outbox_row(self, occurred_at: dt.datetime) -> Base: ...
+
+
+class Transaction:
+    """One unit of work: state changes and the events they cause, committed together."""
+
+    def __init__(self, session: AsyncSession, now: dt.datetime, dialect: str) -> None:
+        self.session = session
+        self.now = now
+        self.dialect = dialect
+        self.committed = False
+        self._after_commit: list[Callable[[], None]] = []
+
+    def emit(self, event: Emittable) -> None:
+        """Append an event to the outbox, to be published only if this transaction commits."""
+        self.session.add(event.outbox_row(self.now))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
+    async def commit(self) -> None:
+        """Make everything done in this transaction durable."""
+        await self.session.commit()
+        self.committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+
+class Store:
+    """Engines and sessions for one database URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        clock: Clock = utc_now,
+        echo: bool = False,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.engine: AsyncEngine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self.dialect = self.engine.dialect.name
+        writer = self.engine.execution_options(rapport_write=True)
+        self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Open a write transaction; it commits only through ``Transaction.commit``."""
+        async with self._write_sessions() as session:
+            tx = Transaction(session, self.clock(), self.dialect)
+            try:
+                yield tx
+            finally:
+                if not tx.committed:
+                    await session.rollback()
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """Open a session for reads; closing it rolls back and keeps loaded rows usable."""
+        async with self._read_sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _create_engine(url: str, *, pool_size: int, echo: bool) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=30,
+            connect_args={"timeout": 30},
+        )
+        _install_sqlite_quirks(engine)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def _install_sqlite_quirks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def begin(connection: Any) -> None:
+        # A deferred BEGIN that reads and then writes fails with SQLITE_BUSY at once,
+        # ignoring the busy timeout; IMMEDIATE takes the write lock up front and waits.
+        immediate = connection.get_execution_options().get("rapport_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def insert_ignoring_conflicts(dialect: str, table: Any, index_elements: list[str]) -> Any:
+    """Return an INSERT that skips rows clashing with a unique key (``ON CONFLICT DO NOTHING``)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=index_elements)
