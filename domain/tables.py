@@ -1,0 +1,9 @@
+"""Every table the domain owns, imported so ``metadata`` is complete (migrations, tests)."""
+
+from domain import events
+from domain.members import models as members
+from domain.store import Base
+
+metadata = Base.metadata
+
+__all__ = ["events", "members", "metadata"]
