@@ -1,0 +1,170 @@
+"""Rapport's command line: ``python -m api serve | migrate | export-schema | fetch-playground``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from api.settings import ROOT, Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m api",
+        description="Rapport: the backend of a professional marketplace network. "
+        "Configuration comes from the environment (see README.md, 'Configuration').",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server (migrates SQLite by itself)")
+    serve.add_argument("--host", help="interface to bind (default: $HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: $PORT or 8000)")
+    serve.add_argument(
+        "--reload", action="store_true", help="restart on code changes (development)"
+    )
+
+    migrate = commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    migrate.add_argument("--check", action="store_true", help="only say whether it is current")
+
+    export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    export.add_argument("--output", type=Path, help="write here instead of standard output")
+    export.add_argument(
+        "--check",
+        action="store_true",
+        help=f"fail if {ROOT / 'schema.graphql'} differs from the code's schema",
+    )
+
+    commands.add_parser(
+        "fetch-playground",
+        help="download GraphiQL's files from npm so the playground works offline",
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "export-schema":
+        return _export_schema(args.output, args.check)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"rapport: {error}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.reload)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings, check=args.check))
+    if args.command == "fetch-playground":
+        return _fetch_playground(settings)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _export_schema(output: Path | None, check: bool) -> int:
+    from api.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if check:
+        committed = ROOT / "schema.graphql"
+        if not committed.exists() or committed.read_text() != sdl:
+            print(
+                "schema.graphql is out of date: run `python -m api export-schema "
+                "--output schema.graphql` and commit it",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+    return 0
+
+
+async def _migrate(settings: Settings, *, check: bool) -> int:
+    from domain import migrate
+    from domain.store import Store
+
+    _ensure_var(settings)
+    store = Store(settings.database_url, pool_size=1)
+    try:
+        current, head = await migrate.current_revision(store.engine), migrate.head_revision()
+        if check:
+            print(f"database at {current or 'nothing'}, code at {head}")
+            return 0 if current == head else 1
+        if current != head:
+            await migrate.upgrade(store.engine)
+            print(f"migrated from {current or 'an empty database'} to {head}")
+        else:
+            print(f"already at {head}")
+        return 0
+    finally:
+        await store.dispose()
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, reload: bool) -> int:
+    import uvicorn
+
+    from api import logs
+    from domain import migrate
+    from domain.store import Store
+
+    logs.configure(settings.log_level, settings.log_format)
+    _ensure_var(settings)
+
+    async def ready() -> str | None:
+        store = Store(settings.database_url, pool_size=1)
+        try:
+            current, head = await migrate.current_revision(store.engine), migrate.head_revision()
+            if current == head:
+                return None
+            if settings.sqlite:
+                # The embedded default keeps itself current; PostgreSQL is upgraded on purpose.
+                await migrate.upgrade(store.engine)
+                return None
+            return (
+                f"the database is at revision {current or 'none'} but the code needs {head}: "
+                "run `python -m api migrate` first"
+            )
+        finally:
+            await store.dispose()
+
+    try:
+        problem = asyncio.run(ready())
+    except OSError as error:
+        print(f"rapport: cannot reach the database: {error}", file=sys.stderr)
+        return 1
+    if problem:
+        print(f"rapport: {problem}", file=sys.stderr)
+        return 1
+    uvicorn.run(
+        "api.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+        ws_max_size=1_048_576,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+    return 0
+
+
+def _fetch_playground(settings: Settings) -> int:
+    from api.playground import fetch_assets
+
+    problems = fetch_assets(settings.playground_assets_dir)
+    for problem in problems:
+        print(f"playground: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"playground assets ready in {settings.playground_assets_dir}")
+    # Missing assets are not fatal: the page falls back to the CDN.
+    return 0
+
+
+def _ensure_var(settings: Settings) -> None:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The ASGI application: routes, middleware, and the resources one process shares."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from api import playground
+from api.context import Runtime
+from api.http import GraphQLView, html
+from api.logs import RequestIdMiddleware
+from api.schema import build_schema
+from api.settings import Settings
+
+log = logging.getLogger("rapport.app")
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    """Return the application for these settings (``runtime`` lets tests share resources)."""
+    runtime = runtime or Runtime.create(settings)
+    schema = build_schema()
+
+    def playground_page(_request: Request) -> Response:
+        local = playground.assets_ready(settings.playground_assets_dir)
+        return html(
+            playground.render_page(
+                endpoint="/graphql",
+                asset_base=playground.ASSET_URL_PREFIX if local else None,
+                default_tabs=playground.EXAMPLE_TABS,
+            )
+        )
+
+    view = GraphQLView(runtime, schema, playground=playground_page if settings.graphiql else None)
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await runtime.store.ping()
+        except Exception as error:
+            log.warning("database not reachable: %s", error)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ready", "database": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.store.dispose()
+
+    routes: list[BaseRoute] = [
+        Route("/graphql", view.handle, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    if settings.graphiql:
+        routes.extend(playground.playground_routes(settings.playground_assets_dir))
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.schema = schema
+    return app

@@ -1,0 +1,109 @@
+"""What every resolver may use: the process's shared services and this request's state."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from strawberry.types import Info as StrawberryInfo
+
+from api.errors import Unauthenticated
+from api.loaders import Loaders
+from api.settings import Settings
+from api.tokens import Claims, TokenError, Tokens
+from domain.members import sessions
+from domain.members.passwords import Passwords
+from domain.members.service import AuthPolicy
+from domain.store import Clock, Store, utc_now
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The services one process shares between requests."""
+
+    settings: Settings
+    store: Store
+    tokens: Tokens
+    passwords: Passwords
+    auth_policy: AuthPolicy
+
+    @classmethod
+    def create(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
+        store = Store(settings.database_url, pool_size=settings.db_pool_size, clock=clock)
+        return cls(
+            settings=settings,
+            store=store,
+            tokens=Tokens(settings, store.clock),
+            passwords=Passwords(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            auth_policy=AuthPolicy(
+                refresh_ttl=settings.refresh_token_ttl,
+                max_failed_logins=settings.login_max_failures,
+                lockout=settings.login_lockout,
+            ),
+        )
+
+
+class Context:
+    """One request's context: who is asking, and its DataLoaders."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        request_id: str,
+        authorization: str | None,
+        connection: HTTPConnection | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.request_id = request_id
+        self.connection = connection
+        self._authorization = authorization
+        self._claims: asyncio.Future[Claims | None] | None = None
+        self.loaders = Loaders(runtime.store, self.viewer_id)
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    async def claims(self) -> Claims | None:
+        """Return the caller's verified token claims; None when no token was sent."""
+        if self._claims is None:
+            # Resolvers run concurrently: they share one check of the token.
+            self._claims = asyncio.ensure_future(self._verify())
+        return await self._claims
+
+    async def viewer_id(self) -> int | None:
+        """Return the signed-in member's id, None when anonymous; a bad token is an error."""
+        claims = await self.claims()
+        return claims.member_id if claims else None
+
+    async def require_viewer(self) -> int:
+        """Return the signed-in member's id, or refuse the field as UNAUTHENTICATED."""
+        member_id = await self.viewer_id()
+        if member_id is None:
+            raise Unauthenticated("sign in first: send `Authorization: Bearer <access token>`")
+        return member_id
+
+    async def _verify(self) -> Claims | None:
+        if not self._authorization:
+            return None
+        scheme, _, token = self._authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be `Bearer <access token>`")
+        try:
+            claims = self.runtime.tokens.verify(token.strip())
+        except TokenError as error:
+            raise Unauthenticated(error.reason) from None
+        async with self.store.reader() as session:
+            if not await sessions.session_is_active(session, claims.session_id):
+                raise Unauthenticated("this session has ended: sign in again")
+        return claims
+
+
+Info = StrawberryInfo[Context, Any]

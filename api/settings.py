@@ -1,0 +1,199 @@
+"""Settings from the environment, checked at start; defaults run on one machine with nothing
+installed but Python (a SQLite file and a signing key kept under ``var/``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+ALGORITHMS = ("HS256", "EdDSA", "RS256")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ENVIRONMENTS = ("development", "production")
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or malformed; the message names each."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = ""
+    var_dir: Path = ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: str = "json"
+    db_pool_size: int = 10
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_files: tuple[Path, ...] = ()
+    jwt_issuer: str = "rapport"
+    jwt_audience: str = "rapport-api"
+    access_token_ttl: dt.timedelta = dt.timedelta(minutes=15)
+    refresh_token_ttl: dt.timedelta = dt.timedelta(days=30)
+    login_max_failures: int = 5
+    login_lockout: dt.timedelta = dt.timedelta(minutes=15)
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    max_body_bytes: int = 1_000_000
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    graphiql: bool = True
+    playground_assets_dir: Path = ROOT / "var" / "graphiql"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment; raise ``SettingsError`` naming every bad one."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def read(name: str, parse: Callable[[str], T], default: T) -> T:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return default
+            try:
+                return parse(raw.strip())
+            except ValueError as error:
+                problems.append(f"{name}={raw!r}: {error}")
+                return default
+
+        var_dir = read("VAR_DIR", Path, ROOT / "var")
+        environment = read("RAPPORT_ENV", _choice(ENVIRONMENTS, lower=True), "development")
+        settings = cls(
+            environment=environment,
+            database_url=read(
+                "DATABASE_URL", _database_url, f"sqlite+aiosqlite:///{var_dir / 'rapport.db'}"
+            ),
+            var_dir=var_dir,
+            host=read("HOST", str, "127.0.0.1"),
+            port=read("PORT", _int_between(1, 65535), 8000),
+            log_level=read("LOG_LEVEL", _choice(LOG_LEVELS), "INFO"),
+            log_format=read("LOG_FORMAT", _choice(("json", "text"), lower=True), "json"),
+            db_pool_size=read("DB_POOL_SIZE", _int_between(1, 200), 10),
+            jwt_algorithm=read("JWT_ALGORITHM", _choice(ALGORITHMS, exact=True), "HS256"),
+            jwt_secret=read("JWT_SECRET", _secret, None),
+            jwt_private_key_file=read("JWT_PRIVATE_KEY_FILE", _existing_file, None),
+            jwt_public_key_files=read("JWT_PUBLIC_KEY_FILES", _existing_files, ()),
+            jwt_issuer=read("JWT_ISSUER", str, "rapport"),
+            jwt_audience=read("JWT_AUDIENCE", str, "rapport-api"),
+            access_token_ttl=read(
+                "JWT_ACCESS_TOKEN_TTL_SECONDS", _seconds(60, 86400), dt.timedelta(minutes=15)
+            ),
+            refresh_token_ttl=read(
+                "REFRESH_TOKEN_TTL_SECONDS", _seconds(300, 365 * 86400), dt.timedelta(days=30)
+            ),
+            login_max_failures=read("LOGIN_MAX_FAILURES", _int_between(1, 100), 5),
+            login_lockout=read(
+                "LOGIN_LOCKOUT_SECONDS", _seconds(1, 86400), dt.timedelta(minutes=15)
+            ),
+            argon2_time_cost=read("ARGON2_TIME_COST", _int_between(1, 20), 3),
+            argon2_memory_kib=read("ARGON2_MEMORY_KIB", _int_between(8, 4_194_304), 65536),
+            argon2_parallelism=read("ARGON2_PARALLELISM", _int_between(1, 64), 4),
+            max_body_bytes=read("MAX_BODY_BYTES", _int_between(1024, 100_000_000), 1_000_000),
+            max_query_depth=read("MAX_QUERY_DEPTH", _int_between(2, 100), 12),
+            max_aliases=read("MAX_ALIASES", _int_between(0, 1000), 30),
+            max_tokens=read("MAX_TOKENS", _int_between(100, 100_000), 5000),
+            graphiql=read("GRAPHIQL", _boolean, environment != "production"),
+            playground_assets_dir=read("PLAYGROUND_ASSETS_DIR", Path, var_dir / "graphiql"),
+        )
+        if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:
+            problems.append(
+                f"JWT_ALGORITHM={settings.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE (a PEM file)"
+            )
+        if settings.production and settings.jwt_algorithm == "HS256" and not settings.jwt_secret:
+            problems.append(
+                "RAPPORT_ENV=production needs JWT_SECRET (or JWT_ALGORITHM=EdDSA|RS256 with "
+                "JWT_PRIVATE_KEY_FILE): a key generated on one host does not work on another"
+            )
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+        return settings
+
+
+def _choice(
+    options: tuple[str, ...], *, lower: bool = False, exact: bool = False
+) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw if exact else raw.lower() if lower else raw.upper()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _seconds(low: int, high: int) -> Callable[[str], dt.timedelta]:
+    as_int = _int_between(low, high)
+    return lambda raw: dt.timedelta(seconds=as_int(raw))
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _database_url(raw: str) -> str:
+    # Accept the URLs other tools use and pick the async driver for them.
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if raw.startswith(plain):
+            return driver + raw[len(plain) :]
+    if raw.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return raw
+    raise ValueError("expected a postgresql://… or sqlite:///… URL")
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("use at least 32 characters (e.g. `openssl rand -base64 48`)")
+    return raw
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+def _existing_files(raw: str) -> tuple[Path, ...]:
+    return tuple(_existing_file(part.strip()) for part in raw.split(",") if part.strip())
