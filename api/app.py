@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,11 +21,16 @@ from api.schema import build_schema
 from api.settings import Settings
 
 log = logging.getLogger("rapport.app")
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """Return the application for these settings (``runtime`` lets tests share resources)."""
-    runtime = runtime or Runtime.create(settings)
+    if runtime is None:
+        runtime = Runtime.create(settings)
+    elif runtime.settings is not settings:
+        # Shared resources, these settings: the view reads its limits from the runtime.
+        runtime = dataclasses.replace(runtime, settings=settings)
     schema = build_schema()
 
     def playground_page(_request: Request) -> Response:
@@ -56,7 +62,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         await runtime.store.dispose()
 
     routes: list[BaseRoute] = [
-        Route("/graphql", view.handle, methods=["GET", "POST"]),
+        # Every method reaches the view, so each refusal is a GraphQL-shaped JSON 405.
+        Route("/graphql", view.handle, methods=_ALL_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

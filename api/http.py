@@ -44,6 +44,7 @@ log = logging.getLogger("rapport.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+CACHEABLE_DOCUMENT_CHARS = 20_000
 
 
 class HTTPProblem(Exception):
@@ -89,7 +90,15 @@ class GraphQLView:
             depth_limit(settings.max_query_depth),
             alias_limit(settings.max_aliases),
         )
-        self.prepare = functools.lru_cache(maxsize=cache_size)(self._prepare)
+        self._prepare_cached = functools.lru_cache(maxsize=cache_size)(self._prepare)
+
+    def prepare(self, query: str) -> Prepared:
+        """Return the parsed and validated document, from the cache when it is small."""
+        # Clients send the same few documents again and again; a huge one-off document is
+        # parsed each time rather than pinning megabytes of syntax tree in the cache.
+        if len(query) > CACHEABLE_DOCUMENT_CHARS:
+            return self._prepare(query)
+        return self._prepare_cached(query)
 
     async def handle(self, request: Request) -> Response:
         if (
@@ -206,17 +215,24 @@ class GraphQLView:
             return params
         if request.method != "POST":
             raise HTTPProblem(405, "use GET or POST", {"Allow": "GET, POST"})
-        content_type, _, options = request.headers.get("content-type", "").partition(";")
+        content_type, *parameters = request.headers.get("content-type", "").split(";")
         if content_type.strip().lower() != JSON:
             raise HTTPProblem(415, "send the request as Content-Type: application/json")
-        charset = options.strip().lower()
-        if charset and charset not in ("charset=utf-8", 'charset="utf-8"'):
+        if _charset(parameters) not in ("utf-8", None):
             raise HTTPProblem(415, "the request body must be UTF-8")
         body = await _read_body(request, self._max_body)
         payload = _loads(body, "body")
         if not isinstance(payload, dict):
             raise HTTPProblem(400, "the body must be a JSON object with a `query`")
         return payload
+
+
+def _charset(parameters: list[str]) -> str | None:
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 def _unpack(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:

@@ -27,15 +27,17 @@ def depth_limit(max_depth: int) -> type[ASTValidationRule]:
 
     class DepthLimit(ASTValidationRule):
         def enter_document(self, node: DocumentNode, *_args: Any) -> None:
-            fragments = {
-                definition.name.value: definition
-                for definition in node.definitions
-                if isinstance(definition, FragmentDefinitionNode)
-            }
+            depths = _Depths(
+                {
+                    definition.name.value: definition
+                    for definition in node.definitions
+                    if isinstance(definition, FragmentDefinitionNode)
+                }
+            )
             for definition in node.definitions:
                 if not isinstance(definition, OperationDefinitionNode):
                     continue
-                depth = _depth(definition.selection_set, fragments, frozenset())
+                depth = depths.of(definition.selection_set)
                 if depth > max_depth:
                     name = definition.name.value if definition.name else "the operation"
                     self.report_error(
@@ -49,27 +51,45 @@ def depth_limit(max_depth: int) -> type[ASTValidationRule]:
     return DepthLimit
 
 
-def _depth(
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    visiting: frozenset[str],
-) -> int:
-    if selection_set is None:
-        return 0
-    deepest = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value.startswith("__"):
-                continue  # introspection is bounded by its own rule
-            deepest = max(deepest, 1 + _depth(selection.selection_set, fragments, visiting))
-        elif isinstance(selection, InlineFragmentNode):
-            deepest = max(deepest, _depth(selection.selection_set, fragments, visiting))
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in visiting:
-                deepest = max(deepest, _depth(fragment.selection_set, fragments, visiting | {name}))
-    return deepest
+class _Depths:
+    """The depth of selection sets in one document, each fragment measured once.
+
+    Measuring a fragment again at every spread is exponential in the length of a chain of
+    fragments that each spread the next twice, and this rule runs before any other has
+    refused the document.
+    """
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self.fragments = fragments
+        self.known: dict[str, int] = {}
+        self.visiting: set[str] = set()
+
+    def of(self, selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        deepest = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value.startswith("__"):
+                    continue  # introspection is bounded by its own rule
+                deepest = max(deepest, 1 + self.of(selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, self.of(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                deepest = max(deepest, self.fragment(selection.name.value))
+        return deepest
+
+    def fragment(self, name: str) -> int:
+        if name in self.known:
+            return self.known[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.visiting:
+            return 0  # unknown fragments and cycles are refused by the standard rules
+        self.visiting.add(name)
+        depth = self.of(fragment.selection_set)
+        self.visiting.discard(name)
+        self.known[name] = depth
+        return depth
 
 
 def alias_limit(max_aliases: int) -> type[ASTValidationRule]:
