@@ -98,21 +98,37 @@ class Tokens:
                 algorithms=[key.algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
-                options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"]},
-                leeway=5,
+                # Times are checked below against the clock that issued them: pyjwt would
+                # use the wall clock, and refuse a token just issued by a clock set ahead.
+                options={
+                    "require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("the access token has expired: refresh the session") from None
         except jwt.InvalidTokenError:
             raise TokenError("the access token is not valid") from None
         try:
-            return Claims(
-                member_id=int(claims["sub"]),
-                session_id=int(claims["sid"]),
-                expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
-            )
-        except (TypeError, ValueError):
+            member_id, session_id = int(claims["sub"]), int(claims["sid"])
+            issued_at, expires_at = _instant(claims["iat"]), _instant(claims["exp"])
+        except (TypeError, ValueError, OverflowError, OSError):
             raise TokenError("the access token is not valid") from None
+        now = self._clock()
+        if expires_at <= now - _LEEWAY:
+            raise TokenError("the access token has expired: refresh the session")
+        if issued_at > now + _LEEWAY:
+            raise TokenError("the access token is not valid yet")
+        return Claims(member_id=member_id, session_id=session_id, expires_at=expires_at)
+
+
+# Clocks of the hosts that issue and verify a token may differ by this much.
+_LEEWAY = dt.timedelta(seconds=5)
+
+
+def _instant(claim: Any) -> dt.datetime:
+    if isinstance(claim, bool) or not isinstance(claim, int | float):
+        raise TypeError("a JWT time is a number of seconds")
+    return dt.datetime.fromtimestamp(claim, dt.UTC)
 
 
 def _load_signing_key(settings: Settings) -> tuple[Any, _Key]:

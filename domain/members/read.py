@@ -21,6 +21,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.members import tags as tag_rules
 from domain.members.models import (
@@ -35,7 +36,7 @@ from domain.members.models import (
     TagRole,
     Visibility,
 )
-from domain.members.visibility import Relation, can_see, relations, visible_members
+from domain.members.visibility import Relation, can_see, relations, shown_to, visible_members
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +121,10 @@ async def profile_by_handle(
     session: AsyncSession, *, viewer_id: int | None, handle: str
 ) -> Profile | None:
     """Return the profile with this handle, if the viewer may see it."""
-    member = await session.scalar(select(Member).where(Member.handle == handle.strip().lower()))
+    handle = handle.strip().lower()
+    if "\x00" in handle:
+        return None  # no handle has one, and PostgreSQL refuses it even in a comparison
+    member = await session.scalar(select(Member).where(Member.handle == handle))
     if member is None:
         return None
     return (await _as_profiles(session, viewer_id, [member])).get(member.id)
@@ -184,7 +188,7 @@ async def _gives(session: AsyncSession, where: ColumnElement[bool]) -> list[Give
             give.monthly_capacity,
             give.created_at,
         )
-        for give, slug, label in rows.tuples()
+        for give, slug, label in rows
     ]
 
 
@@ -216,7 +220,7 @@ async def _goals(session: AsyncSession, where: ColumnElement[bool]) -> list[Goal
         .order_by(GoalTag.goal_id, GoalTag.position)
     )
     goal_tags: dict[int, list[TagView]] = defaultdict(list)
-    for goal_id, slug, label in tag_rows.tuples():
+    for goal_id, slug, label in tag_rows:
         goal_tags[goal_id].append(TagView(slug, label))
     return [
         GoalView(
@@ -248,8 +252,8 @@ async def search_members(
     """Find the members the viewer may see by text and tags, best matches first.
 
     Text is matched by the database's full-text index (FTS5 on SQLite, a tsvector GIN index
-    on PostgreSQL) with every word as a prefix; tags match skills, interests and gives, and
-    a member matching more of them ranks higher.
+    on PostgreSQL) with every word as a prefix; tags match skills, interests and the gives the
+    viewer may see, and a member matching more of them ranks higher.
     """
     words = _WORD.findall((query or "").lower())[:10]
     slugs = [slug for slug in (tag_rules.normalise(tag) for tag in tags) if slug][:10]
@@ -257,11 +261,19 @@ async def search_members(
     order: list[ColumnElement[Any]] = []
     if slugs:
         tag_ids = select(Tag.id).where(Tag.slug.in_(slugs)).scalar_subquery()
+        owner = aliased(Member)
         hits = union_all(
             select(MemberTag.member_id, MemberTag.tag_id).where(
                 MemberTag.tag_id.in_(tag_ids), MemberTag.role != TagRole.SEEK
             ),
-            select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
+            # A give counts only where its owner shows gives to the viewer: finding a
+            # member by a tag must not tell what they keep hidden.
+            select(Give.member_id, Give.tag_id)
+            .join(owner, owner.id == Give.member_id)
+            .where(
+                Give.tag_id.in_(tag_ids),
+                shown_to(viewer_id, owner.gives_visibility, owner.id),
+            ),
         ).subquery()
         matched = (
             select(hits.c.member_id, func.count(func.distinct(hits.c.tag_id)).label("hits"))
@@ -298,8 +310,15 @@ def _full_text(
         )
         statement = statement.where(document.op("@@")(query))
         return statement, func.ts_rank(document, query).desc()
-    statement = statement.join(_members_fts, _members_fts.c.rowid == Member.id).where(
-        text("members_fts MATCH :match").bindparams(match=" ".join(f'"{w}"*' for w in words))
+    # bm25() works only in a query FTS5 drives itself, so rank in a subquery of its own.
+    matches = (
+        select(
+            _members_fts.c.rowid.label("member_id"),
+            func.bm25(literal_column("members_fts")).label("rank"),
+        )
+        .where(text("members_fts MATCH :match"))
+        .params(match=" ".join(f'"{word}"*' for word in words))
+        .subquery()
     )
-    # bm25 is lower for better matches.
-    return statement, func.bm25(literal_column("members_fts")).asc()
+    statement = statement.join(matches, matches.c.member_id == Member.id)
+    return statement, matches.c.rank.asc()  # bm25 is lower for better matches

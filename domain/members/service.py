@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
+import unicodedata
 import zoneinfo
 from collections.abc import Sequence
 
@@ -119,6 +121,8 @@ async def sign_up(
         checks.add(Code.INVALID_INPUT, problem, "handle")
     if not display_name or len(display_name) > _TEXT_LIMITS["display_name"]:
         checks.add(Code.INVALID_INPUT, "a display name has 1 to 80 characters", "display_name")
+    elif _has_control_characters(display_name):
+        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "display_name")
     if problem := rules.password_problem(
         password, email=email, handle=handle, display_name=display_name
     ):
@@ -179,6 +183,10 @@ async def log_in(
     them, so no write lock is held while argon2 works.
     """
     key = rules.email_key(email)
+    if len(key) > rules.EMAIL_MAX or "\x00" in key:
+        # No account has such an address, and the throttle's column could not hold it.
+        await passwords.verify(None, password)
+        raise _wrong_credentials()
     async with store.reader() as session:
         member = await session.scalar(select(Member).where(Member.email_key == key))
         throttle = await session.get(LoginThrottle, key)
@@ -190,9 +198,7 @@ async def log_in(
         if not matches or member is None:
             await _record_failure(tx, key, policy)
             await tx.commit()
-            raise DomainError(
-                Code.INVALID_CREDENTIALS, "the email or password is not right", "password"
-            )
+            raise _wrong_credentials()
         throttle = await tx.session.get(LoginThrottle, key, with_for_update=True)
         if throttle is not None:
             _refuse_if_locked(throttle, tx.now)
@@ -203,6 +209,10 @@ async def log_in(
         grant = await sessions.start_session(tx, member_id=member.id, ttl=policy.refresh_ttl)
         await tx.commit()
         return SignedIn(member=member, grant=grant)
+
+
+def _wrong_credentials() -> DomainError:
+    return DomainError(Code.INVALID_CREDENTIALS, "the email or password is not right", "password")
 
 
 def _refuse_if_locked(throttle: LoginThrottle, now: dt.datetime) -> None:
@@ -248,6 +258,9 @@ async def update_profile(tx: Transaction, *, actor_id: int, changes: ProfileChan
                 continue
         if value is not None and len(value) > limit:
             checks.add(Code.INVALID_INPUT, f"at most {limit} characters", name)
+            continue
+        if value is not None and _has_control_characters(value):
+            checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, name)
             continue
         setattr(member, name, value or None if name != "display_name" else value)
         changed.append(name)
@@ -316,6 +329,8 @@ async def add_give(
     checks = Checks()
     if description is not None and len(description) > 280:
         checks.add(Code.INVALID_INPUT, "at most 280 characters", "description")
+    elif description is not None and _has_control_characters(description):
+        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "description")
     if monthly_capacity is not None and not 1 <= monthly_capacity <= 100:
         checks.add(Code.INVALID_INPUT, "between 1 and 100 a month", "monthly_capacity")
     checks.raise_any()
@@ -363,6 +378,8 @@ async def add_goal(
     checks = Checks()
     if not 3 <= len(title) <= 140:
         checks.add(Code.INVALID_INPUT, "a goal's title has 3 to 140 characters", "title")
+    elif _has_control_characters(title):
+        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "title")
     if until is not None and until < tx.now.date():
         checks.add(Code.INVALID_INPUT, "a goal's date cannot be in the past", "until")
     checks.raise_any()
@@ -420,24 +437,27 @@ async def _replace_tags(tx: Transaction, member_id: int, role: TagRole, tags: li
 
 async def _refresh_search_text(tx: Transaction, member: Member) -> None:
     await tx.session.flush()
-    labels = (
-        await tx.session.execute(
+    tags = (
+        select(Tag.slug, Tag.label)
+        .join(MemberTag, MemberTag.tag_id == Tag.id)
+        .where(MemberTag.member_id == member.id, MemberTag.role != TagRole.SEEK)
+    )
+    # One index serves every searcher alike: gives go in only when everyone may read them.
+    if member.gives_visibility is Visibility.EVERYONE:
+        gives = (
             select(Tag.slug, Tag.label)
-            .join(MemberTag, MemberTag.tag_id == Tag.id)
-            .where(MemberTag.member_id == member.id, MemberTag.role != TagRole.SEEK)
-            .union(
-                select(Tag.slug, Tag.label)
-                .join(Give, Give.tag_id == Tag.id)
-                .where(Give.member_id == member.id)
-            )
+            .join(Give, Give.tag_id == Tag.id)
+            .where(Give.member_id == member.id)
         )
-    ).all()
+        labels = await tx.session.execute(tags.union(gives))
+    else:
+        labels = await tx.session.execute(tags)
     member.search_text = _search_text(
         handle=member.handle,
         display_name=member.display_name,
         headline=member.headline,
         bio=member.bio,
-        tags=[f"{row.label} {row.slug.replace('-', ' ')}" for row in labels],
+        tags=[f"{row.label} {row.slug.replace('-', ' ')}" for row in labels.all()],
     )
 
 
@@ -449,18 +469,30 @@ def _search_text(
     bio: str | None = None,
     tags: Sequence[str] = (),
 ) -> str:
-    # Seeks and location are left out: their visibility can be narrower than the profile's,
-    # and search must not reveal what a stranger may not read.
+    # Seeks and location are left out, and gives are left out unless shown to everyone: their
+    # visibility can be narrower than the profile's, and search must not reveal what a
+    # stranger may not read.
     parts = [handle, display_name, headline or "", bio or "", *tags]
     return "\n".join(part for part in parts if part)
 
 
+_CONTROL_CHARACTERS = "remove the control characters (such as NUL) from this text"
+
+
+def _has_control_characters(text: str) -> bool:
+    # PostgreSQL cannot store NUL, and the others only hide text from whoever reads it.
+    return any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text)
+
+
 def _is_timezone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    # Looking a name up with ZoneInfo() would read files: "Europe" is a directory, and a
+    # long name is an OSError; only the known keys are time zones.
+    return name in _time_zones()
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 __all__ = [

@@ -52,7 +52,7 @@ async def start_session(tx: Transaction, *, member_id: int, ttl: dt.timedelta) -
 
 async def _issue(tx: Transaction, session: AuthSession, ttl: dt.timedelta) -> SessionGrant:
     token = _PREFIX + secrets.token_urlsafe(32)
-    expires_at = tx.now + ttl
+    expires_at = (tx.now + ttl).replace(microsecond=0)
     tx.session.add(
         RefreshToken(
             session_id=session.id,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from domain.members.models import Member, Visibility
 
@@ -54,7 +55,19 @@ async def relations(
 
 def visible_members(viewer_id: int | None) -> ColumnElement[bool]:
     """Return the SQL condition for members whose profile the viewer may see."""
-    everyone = Member.visibility == Visibility.EVERYONE
+    return shown_to(viewer_id, Member.visibility, Member.id)
+
+
+def shown_to(
+    viewer_id: int | None,
+    visibility: QueryableAttribute[Visibility],
+    member_id: QueryableAttribute[int],
+) -> ColumnElement[bool]:
+    """Return the SQL condition for members who show the viewer a part with this visibility.
+
+    ``visibility`` and ``member_id`` are columns of one (possibly aliased) members table.
+    """
+    everyone = visibility == Visibility.EVERYONE
     if viewer_id is None:
         return everyone
-    return or_(everyone, Member.id == viewer_id)
+    return or_(everyone, member_id == viewer_id)

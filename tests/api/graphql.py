@@ -37,12 +37,19 @@ async def gql(
     variables: dict[str, Any] | None = None,
     *,
     token: str | None = None,
+    authorization: str | None = None,
     status: int = 200,
 ) -> dict[str, Any]:
-    """Send a document as a client would, check the HTTP status, return the JSON body."""
+    """Send a document as a client would, check the HTTP status, return the JSON body.
+
+    ``token`` is sent as ``Authorization: Bearer <token>``; ``authorization`` sends a header
+    exactly as given, for clients that get it wrong.
+    """
     headers = {"Accept": ACCEPT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    if authorization is not None:
+        headers["Authorization"] = authorization
     response = await client.post(
         "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
     )
