@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from api.settings import ROOT, Settings, SettingsError
+from domain.store import UNUSABLE_DATABASE, redacted_url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(settings, args.host, args.port, args.reload)
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings, check=args.check))
+        try:
+            return asyncio.run(_migrate(settings, check=args.check))
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
     if args.command == "fetch-playground":
         return _fetch_playground(settings)
     parser.error(f"unknown command {args.command}")
@@ -109,6 +113,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
     from domain.store import Store
 
     logs.configure(settings.log_level, settings.log_format)
+    if problems := settings.serving_problems():
+        print("rapport: " + "\n  ".join(problems), file=sys.stderr)
+        return 2
     _ensure_var(settings)
 
     async def ready() -> str | None:
@@ -130,9 +137,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
 
     try:
         problem = asyncio.run(ready())
-    except OSError as error:
-        print(f"rapport: cannot reach the database: {error}", file=sys.stderr)
-        return 1
+    except UNUSABLE_DATABASE as error:
+        return _unusable_database(settings, error)
     if problem:
         print(f"rapport: {problem}", file=sys.stderr)
         return 1
@@ -145,7 +151,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
         access_log=False,
         ws_max_size=1_048_576,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 
@@ -160,6 +166,13 @@ def _fetch_playground(settings: Settings) -> int:
         print(f"playground assets ready in {settings.playground_assets_dir}")
     # Missing assets are not fatal: the page falls back to the CDN.
     return 0
+
+
+def _unusable_database(settings: Settings, error: BaseException) -> int:
+    reason = getattr(error, "orig", None) or error
+    where = redacted_url(settings.database_url)
+    print(f"rapport: cannot use the database at {where}: {reason}", file=sys.stderr)
+    return 1
 
 
 def _ensure_var(settings: Settings) -> None:

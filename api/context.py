@@ -45,6 +45,7 @@ class Runtime:
                 refresh_ttl=settings.refresh_token_ttl,
                 max_failed_logins=settings.login_max_failures,
                 lockout=settings.login_lockout,
+                failure_window=settings.login_failure_window,
             ),
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 
 import strawberry
 from graphql import build_schema as build_schema_from_sdl
@@ -11,17 +12,53 @@ from strawberry import relay
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from api.context import Info
+from api.errors import BadArgument
 from api.graphql import auth, members
+from api.graphql.pagination import MAX_PAGE
+
+NODE_TYPES: dict[str, type[relay.Node]] = {
+    node_type.__name__: node_type for node_type in (members.Member, members.Give, members.Goal)
+}
+
+
+async def _resolve(info: Info, ids: list[str]) -> list[relay.Node | BadArgument | None]:
+    """Resolve global ids in order: one batch per type, null for what the viewer may not see."""
+    wanted: dict[type[relay.Node], list[str]] = defaultdict(list)
+    parsed: list[tuple[type[relay.Node], str] | BadArgument] = []
+    for raw in ids:
+        try:
+            global_id = relay.GlobalID.from_id(raw)
+            node_type = NODE_TYPES[global_id.type_name]
+        except (ValueError, KeyError):
+            parsed.append(BadArgument(f"{raw!r} is not an id this API gave out", argument="id"))
+            continue
+        wanted[node_type].append(global_id.node_id)
+        parsed.append((node_type, global_id.node_id))
+    found: dict[tuple[type[relay.Node], str], relay.Node | None] = {}
+    for node_type, node_ids in wanted.items():
+        resolved = await node_type.resolve_nodes(info=info, node_ids=node_ids)  # type: ignore[misc]
+        found.update(zip(((node_type, node_id) for node_id in node_ids), resolved, strict=True))
+    return [item if isinstance(item, BadArgument) else found[item] for item in parsed]
 
 
 @strawberry.type
 class NodeQuery:
-    node: relay.Node | None = relay.node(
-        description="Any object by its global id, if the viewer may see it."
-    )
-    nodes: list[relay.Node | None] = relay.node(
+    @strawberry.field(description="Any object by its global id, if the viewer may see it.")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        (item,) = await _resolve(info, [id])
+        if isinstance(item, BadArgument):
+            raise item
+        return item
+
+    @strawberry.field(
         description="Objects by global id, in order; null for those the viewer may not see."
     )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+        if len(ids) > MAX_PAGE:
+            raise BadArgument(f"at most {MAX_PAGE} ids at once", argument="ids")
+        # A malformed id fails its own entry (null and an error), not the whole list.
+        return await _resolve(info, list(ids))  # type: ignore[return-value]
 
 
 Query = merge_types("Query", (NodeQuery, members.Query))

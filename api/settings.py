@@ -42,6 +42,8 @@ class Settings:
     refresh_token_ttl: dt.timedelta = dt.timedelta(days=30)
     login_max_failures: int = 5
     login_lockout: dt.timedelta = dt.timedelta(minutes=15)
+    login_failure_window: dt.timedelta = dt.timedelta(minutes=15)
+    forwarded_allow_ips: str = "127.0.0.1"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
@@ -59,6 +61,23 @@ class Settings:
     @property
     def sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def serving_problems(self) -> list[str]:
+        """Return what stops this configuration from serving requests (not from migrating)."""
+        if self.production and self.jwt_algorithm == "HS256" and not self.jwt_secret:
+            return [
+                "RAPPORT_ENV=production needs JWT_SECRET (or JWT_ALGORITHM=EdDSA|RS256 with "
+                "JWT_PRIVATE_KEY_FILE): a key generated on one host does not work on another"
+            ]
+        return []
+
+    @staticmethod
+    def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+        """Return the database URL alone (what migrations need), with the async driver."""
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("VAR_DIR") or ROOT / "var")
+        raw = (env.get("DATABASE_URL") or "").strip()
+        return _database_url(raw) if raw else f"sqlite+aiosqlite:///{var_dir / 'rapport.db'}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +124,10 @@ class Settings:
             login_lockout=read(
                 "LOGIN_LOCKOUT_SECONDS", _seconds(1, 86400), dt.timedelta(minutes=15)
             ),
+            login_failure_window=read(
+                "LOGIN_FAILURE_WINDOW_SECONDS", _seconds(1, 86400), dt.timedelta(minutes=15)
+            ),
+            forwarded_allow_ips=read("FORWARDED_ALLOW_IPS", str, "127.0.0.1"),
             argon2_time_cost=read("ARGON2_TIME_COST", _int_between(1, 20), 3),
             argon2_memory_kib=read("ARGON2_MEMORY_KIB", _int_between(8, 4_194_304), 65536),
             argon2_parallelism=read("ARGON2_PARALLELISM", _int_between(1, 64), 4),
@@ -119,10 +142,10 @@ class Settings:
             problems.append(
                 f"JWT_ALGORITHM={settings.jwt_algorithm} needs JWT_PRIVATE_KEY_FILE (a PEM file)"
             )
-        if settings.production and settings.jwt_algorithm == "HS256" and not settings.jwt_secret:
+        if settings.jwt_algorithm == "HS256" and settings.jwt_public_key_files:
             problems.append(
-                "RAPPORT_ENV=production needs JWT_SECRET (or JWT_ALGORITHM=EdDSA|RS256 with "
-                "JWT_PRIVATE_KEY_FILE): a key generated on one host does not work on another"
+                "JWT_PUBLIC_KEY_FILES holds previous public keys for EdDSA or RS256; "
+                "HS256 has no public keys"
             )
         if problems:
             raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))

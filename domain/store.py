@@ -12,8 +12,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, event, text
+from asyncpg import PostgresError
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    event,
+    make_url,
+    text,
+)
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -190,6 +202,15 @@ def _install_sqlite_quirks(engine: AsyncEngine) -> None:
         # ignoring the busy timeout; IMMEDIATE takes the write lock up front and waits.
         immediate = connection.get_execution_options().get("rapport_write", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+# What a database that cannot be used raises: unreachable, missing, or refusing us.
+UNUSABLE_DATABASE: tuple[type[BaseException], ...] = (OSError, SQLAlchemyError, PostgresError)
+
+
+def redacted_url(url: str) -> str:
+    """Return a database URL fit for a log or a message (no password)."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def insert_ignoring_conflicts(dialect: str, table: Any, index_elements: list[str]) -> Any:

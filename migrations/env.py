@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from logging.config import fileConfig
 from typing import Any, Literal
 
@@ -11,6 +10,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
+from api.settings import Settings
 from domain.migrate import include_object
 from domain.store import Store, UTCDateTime
 from domain.tables import metadata
@@ -41,8 +41,7 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    url = os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///var/rapport.db")
-    store = Store(url, pool_size=1)
+    store = Store(Settings.database_url_from_env(), pool_size=1)
     async with store.engine.begin() as connection:
         await connection.run_sync(run_migrations)
     await store.dispose()
