@@ -17,8 +17,13 @@ from api.errors import BadArgument
 from api.graphql import auth, members
 from api.graphql.pagination import MAX_PAGE
 
+# Each context's module may define ``Query``, ``Mutation`` and ``NODES`` (its Node types).
+CONTEXTS = (auth, members)
+
 NODE_TYPES: dict[str, type[relay.Node]] = {
-    node_type.__name__: node_type for node_type in (members.Member, members.Give, members.Goal)
+    node_type.__name__: node_type
+    for context in CONTEXTS
+    for node_type in getattr(context, "NODES", ())
 }
 
 
@@ -61,8 +66,8 @@ class NodeQuery:
         return await _resolve(info, list(ids))  # type: ignore[return-value]
 
 
-Query = merge_types("Query", (NodeQuery, members.Query))
-Mutation = merge_types("Mutation", (auth.Mutation, members.Mutation))
+Query = merge_types("Query", (NodeQuery, *(c.Query for c in CONTEXTS if hasattr(c, "Query"))))
+Mutation = merge_types("Mutation", tuple(c.Mutation for c in CONTEXTS if hasattr(c, "Mutation")))
 
 
 @functools.cache
@@ -74,7 +79,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[members.Give, members.Goal],
+        types=list(NODE_TYPES.values()),
         config=StrawberryConfig(relay_max_results=100),
     )
 

@@ -102,3 +102,139 @@ class SessionRevoked(Event):
     member_id: int
     session_id: int
     reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionRequested(Event):
+    type: ClassVar[str] = "connection.requested"
+    relationship_id: int
+    requester_id: int
+    addressee_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionAccepted(Event):
+    type: ClassVar[str] = "connection.accepted"
+    relationship_id: int
+    member_ids: tuple[int, int]
+    introduced_by_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionDeclined(Event):
+    type: ClassVar[str] = "connection.declined"
+    relationship_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionRemoved(Event):
+    type: ClassVar[str] = "connection.removed"
+    relationship_id: int
+    member_ids: tuple[int, int]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberBlocked(Event):
+    type: ClassVar[str] = "member.blocked"
+    blocker_id: int
+    blocked_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberUnblocked(Event):
+    type: ClassVar[str] = "member.unblocked"
+    blocker_id: int
+    blocked_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelationshipStrengthChanged(Event):
+    type: ClassVar[str] = "relationship.strength_changed"
+    relationship_id: int
+    strength: float
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntroRequested(Event):
+    type: ClassVar[str] = "intro.requested"
+    intro_id: int
+    requester_id: int
+    broker_id: int
+    target_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntroForwarded(Event):
+    type: ClassVar[str] = "intro.forwarded"
+    intro_id: int
+    broker_id: int
+    target_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntroAccepted(Event):
+    """The broker's part in a new connection: the ledger credits it."""
+
+    type: ClassVar[str] = "intro.accepted"
+    intro_id: int
+    requester_id: int
+    broker_id: int
+    target_id: int
+    relationship_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntroDeclined(Event):
+    type: ClassVar[str] = "intro.declined"
+    intro_id: int
+    declined_by_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntroExpired(Event):
+    type: ClassVar[str] = "intro.expired"
+    intro_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleCreated(Event):
+    type: ClassVar[str] = "circle.created"
+    circle_id: int
+    owner_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleJoined(Event):
+    type: ClassVar[str] = "circle.joined"
+    circle_id: int
+    member_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleJoinRequested(Event):
+    type: ClassVar[str] = "circle.join_requested"
+    circle_id: int
+    member_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleInvited(Event):
+    type: ClassVar[str] = "circle.invited"
+    circle_id: int
+    member_id: int
+    invited_by_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleLeft(Event):
+    type: ClassVar[str] = "circle.left"
+    circle_id: int
+    member_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleRoleChanged(Event):
+    type: ClassVar[str] = "circle.role_changed"
+    circle_id: int
+    member_id: int
+    role: str

@@ -2,8 +2,9 @@
 
 from domain import events
 from domain.members import models as members
+from domain.network import models as network
 from domain.store import Base
 
 metadata = Base.metadata
 
-__all__ = ["events", "members", "metadata"]
+__all__ = ["events", "members", "metadata", "network"]

@@ -278,6 +278,9 @@ async def search_members(
     )
 
 
+NODES = (Member, Give, Goal)
+
+
 @strawberry.type
 class Query:
     viewer: Member | None = strawberry.field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 HANDLE_MIN = 3
 HANDLE_MAX = 30
@@ -174,3 +175,11 @@ def email_problem(email: str) -> str | None:
 def email_key(email: str) -> str:
     """Return the key under which ``email`` is unique, ignoring case and surrounding spaces."""
     return email.strip().casefold()
+
+
+def text_problem(text: str) -> str | None:
+    """Return what is wrong with free text a member wrote, or None when it may be stored."""
+    # PostgreSQL cannot store NUL, and other control characters only hide text from readers.
+    if any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text):
+        return "remove the control characters (such as NUL) from this text"
+    return None

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
-import unicodedata
 import zoneinfo
 from collections.abc import Sequence
 
@@ -121,8 +120,8 @@ async def sign_up(
         checks.add(Code.INVALID_INPUT, problem, "handle")
     if not display_name or len(display_name) > _TEXT_LIMITS["display_name"]:
         checks.add(Code.INVALID_INPUT, "a display name has 1 to 80 characters", "display_name")
-    elif _has_control_characters(display_name):
-        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "display_name")
+    elif problem := rules.text_problem(display_name):
+        checks.add(Code.INVALID_INPUT, problem, "display_name")
     if problem := rules.password_problem(
         password, email=email, handle=handle, display_name=display_name
     ):
@@ -259,8 +258,8 @@ async def update_profile(tx: Transaction, *, actor_id: int, changes: ProfileChan
         if value is not None and len(value) > limit:
             checks.add(Code.INVALID_INPUT, f"at most {limit} characters", name)
             continue
-        if value is not None and _has_control_characters(value):
-            checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, name)
+        if value is not None and (problem := rules.text_problem(value)):
+            checks.add(Code.INVALID_INPUT, problem, name)
             continue
         setattr(member, name, value or None if name != "display_name" else value)
         changed.append(name)
@@ -329,8 +328,8 @@ async def add_give(
     checks = Checks()
     if description is not None and len(description) > 280:
         checks.add(Code.INVALID_INPUT, "at most 280 characters", "description")
-    elif description is not None and _has_control_characters(description):
-        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "description")
+    elif description is not None and (problem := rules.text_problem(description)):
+        checks.add(Code.INVALID_INPUT, problem, "description")
     if monthly_capacity is not None and not 1 <= monthly_capacity <= 100:
         checks.add(Code.INVALID_INPUT, "between 1 and 100 a month", "monthly_capacity")
     checks.raise_any()
@@ -378,8 +377,8 @@ async def add_goal(
     checks = Checks()
     if not 3 <= len(title) <= 140:
         checks.add(Code.INVALID_INPUT, "a goal's title has 3 to 140 characters", "title")
-    elif _has_control_characters(title):
-        checks.add(Code.INVALID_INPUT, _CONTROL_CHARACTERS, "title")
+    elif problem := rules.text_problem(title):
+        checks.add(Code.INVALID_INPUT, problem, "title")
     if until is not None and until < tx.now.date():
         checks.add(Code.INVALID_INPUT, "a goal's date cannot be in the past", "until")
     checks.raise_any()
@@ -474,14 +473,6 @@ def _search_text(
     # stranger may not read.
     parts = [handle, display_name, headline or "", bio or "", *tags]
     return "\n".join(part for part in parts if part)
-
-
-_CONTROL_CHARACTERS = "remove the control characters (such as NUL) from this text"
-
-
-def _has_control_characters(text: str) -> bool:
-    # PostgreSQL cannot store NUL, and the others only hide text from whoever reads it.
-    return any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text)
 
 
 def _is_timezone(name: str) -> bool:

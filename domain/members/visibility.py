@@ -2,8 +2,7 @@
 
 A viewer's relation to a member decides it: the member themself, a connection (1st
 degree), someone in their network (2nd degree), another signed-in member, or an anonymous
-caller. Relationships arrive with the network context; until then every other member is a
-stranger, and these two functions are the only places that will learn otherwise.
+caller. A member who blocked the viewer shows them only what they show everyone.
 """
 
 from __future__ import annotations
@@ -11,11 +10,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from domain.members.models import Member, Visibility
+from domain.network.models import Block, Connection
 
 
 class Relation(enum.IntEnum):
@@ -44,13 +44,42 @@ def can_see(visibility: Visibility, relation: Relation) -> bool:
 async def relations(
     session: AsyncSession, *, viewer_id: int | None, member_ids: Iterable[int]
 ) -> dict[int, Relation]:
-    """Return the viewer's relation to each member."""
+    """Return the viewer's relation to each member, in one statement for all of them."""
+    ids = set(member_ids)
     if viewer_id is None:
-        return dict.fromkeys(member_ids, Relation.ANONYMOUS)
-    return {
-        member_id: Relation.SELF if member_id == viewer_id else Relation.MEMBER
-        for member_id in member_ids
-    }
+        return dict.fromkeys(ids, Relation.ANONYMOUS)
+    others = ids - {viewer_id}
+    found: dict[int, Relation] = dict.fromkeys(others, Relation.MEMBER)
+    if viewer_id in ids:
+        found[viewer_id] = Relation.SELF
+    if not others:
+        return found
+    mine, theirs = aliased(Connection), aliased(Connection)
+    rows = await session.execute(
+        union_all(
+            select(literal("blocked").label("kind"), Block.blocker_id.label("member_id")).where(
+                Block.blocked_id == viewer_id, Block.blocker_id.in_(others)
+            ),
+            select(literal("first"), Connection.other_id).where(
+                Connection.member_id == viewer_id, Connection.other_id.in_(others)
+            ),
+            select(literal("second"), theirs.member_id)
+            .join(mine, mine.other_id == theirs.other_id)
+            .where(mine.member_id == viewer_id, theirs.member_id.in_(others))
+            .distinct(),
+        )
+    )
+    blocked: set[int] = set()
+    for kind, member_id in rows:
+        if kind == "blocked":
+            blocked.add(member_id)
+        elif kind == "first":
+            found[member_id] = Relation.CONNECTION
+        elif found[member_id] is Relation.MEMBER:
+            found[member_id] = Relation.NETWORK
+    for member_id in blocked:
+        found[member_id] = Relation.ANONYMOUS
+    return found
 
 
 def visible_members(viewer_id: int | None) -> ColumnElement[bool]:
@@ -70,4 +99,25 @@ def shown_to(
     everyone = visibility == Visibility.EVERYONE
     if viewer_id is None:
         return everyone
-    return or_(everyone, member_id == viewer_id)
+    mine, theirs = aliased(Connection), aliased(Connection)
+    first = select(Connection.other_id).where(Connection.member_id == viewer_id)
+    second = (
+        select(theirs.member_id)
+        .join(mine, mine.other_id == theirs.other_id)
+        .where(mine.member_id == viewer_id)
+    )
+    blockers = select(Block.blocker_id).where(Block.blocked_id == viewer_id)
+    return or_(
+        everyone,
+        member_id == viewer_id,
+        and_(
+            member_id.not_in(blockers),
+            or_(
+                and_(
+                    visibility.in_([Visibility.CONNECTIONS, Visibility.NETWORK]),
+                    member_id.in_(first),
+                ),
+                and_(visibility == Visibility.NETWORK, member_id.in_(second)),
+            ),
+        ),
+    )
