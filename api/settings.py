@@ -51,6 +51,7 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
+    intro_requests_per_broker_per_week: int = 10
     graphiql: bool = True
     playground_assets_dir: Path = ROOT / "var" / "graphiql"
 
@@ -135,6 +136,9 @@ class Settings:
             max_query_depth=read("MAX_QUERY_DEPTH", _int_between(2, 100), 12),
             max_aliases=read("MAX_ALIASES", _int_between(0, 1000), 30),
             max_tokens=read("MAX_TOKENS", _int_between(100, 100_000), 5000),
+            intro_requests_per_broker_per_week=read(
+                "INTRO_REQUESTS_PER_BROKER_PER_WEEK", _int_between(1, 1000), 10
+            ),
             graphiql=read("GRAPHIQL", _boolean, environment != "production"),
             playground_assets_dir=read("PLAYGROUND_ASSETS_DIR", Path, var_dir / "graphiql"),
         )

@@ -238,3 +238,17 @@ class CircleRoleChanged(Event):
     circle_id: int
     member_id: int
     role: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleRequestDeclined(Event):
+    type: ClassVar[str] = "circle.request_declined"
+    circle_id: int
+    member_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleMemberRemoved(Event):
+    type: ClassVar[str] = "circle.member_removed"
+    circle_id: int
+    member_id: int

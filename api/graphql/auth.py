@@ -10,7 +10,7 @@ from api.context import Info
 from api.errors import UserError
 from api.graphql.commands import attempt, mutate
 from api.graphql.members import Member
-from domain.members import service, sessions
+from domain.members import read, service, sessions
 from domain.members.sessions import SessionGrant
 
 
@@ -67,8 +67,6 @@ async def _signed_in(info: Info, grant: SessionGrant) -> AuthPayload:
         member_id=grant.member_id, session_id=grant.session_id
     )
     async with info.context.store.reader() as session:
-        from domain.members import read
-
         found = await read.profiles(
             session, viewer_id=grant.member_id, member_ids=[grant.member_id]
         )

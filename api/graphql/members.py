@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +13,16 @@ from strawberry import relay
 from api.context import Info
 from api.errors import UserError
 from api.graphql.commands import mutate
+from api.graphql.ids import database_ids
 from api.graphql.pagination import Connection, offset_after, offset_connection, page_size
 from domain.members import read, service
 from domain.members.models import GoalKind, GoalStatus, TagRole, Visibility
 from domain.members.read import GiveView, GoalView, Profile, TagView
 
+if TYPE_CHECKING:
+    from api.graphql.network import Relationship
+
+RelationshipRef = Annotated["Relationship", strawberry.lazy("api.graphql.network")]
 V = TypeVar("V", GiveView, GoalView)
 
 strawberry.enum(Visibility, description="Who may see a profile or a part of it.")
@@ -98,7 +103,7 @@ async def _owned_nodes(
     shown: Callable[[Profile], bool],
 ) -> list[V | None]:
     """Load a member's parts by id, keeping those whose owner shows them to the viewer."""
-    ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
+    ids = database_ids(node_ids)
     async with info.context.store.reader() as session:
         rows = await load(session, ids)
     owners = await info.context.loaders.profiles.load_many([row.member_id for row in rows.values()])
@@ -140,7 +145,7 @@ class Member(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Member | None]:
-        ids = [int(node_id) if node_id.isdigit() else 0 for node_id in node_ids]
+        ids = database_ids(node_ids)
         profiles = await info.context.loaders.profiles.load_many(ids)
         return [Member.of(profile) if profile else None for profile in profiles]
 
@@ -201,6 +206,52 @@ class Member(relay.Node):
         if not self.profile.shows_goals:
             return None
         return [Goal.of(goal) for goal in await info.context.loaders.goals.load(self.id)]
+
+    @strawberry.field(description="The viewer's relationship with this member, if any.")
+    async def relationship(self, info: Info) -> RelationshipRef | None:
+        from api.graphql.network import Relationship
+
+        tie = await info.context.loaders.tie_with.load(self.id)
+        return Relationship.of(tie) if tie else None
+
+    @strawberry.field(description="Connections shared with the viewer; null when signed out.")
+    async def mutual_connection_count(self, info: Info) -> int | None:
+        if await info.context.viewer_id() is None or self.profile.is_viewer:
+            return None
+        return await info.context.loaders.mutual_count.load(self.id)
+
+    @strawberry.field(
+        description="Hops from the viewer through connections: 1, 2 or 3; null when further, "
+        "for the viewer themself, or when signed out."
+    )
+    async def degree(self, info: Info) -> int | None:
+        if self.profile.is_viewer or await info.context.viewer_id() is None:
+            return None
+        return await info.context.loaders.degree.load(self.id)
+
+    @strawberry.field(description="This member's connections, newest first; null when hidden.")
+    async def connections(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Member] | None:
+        from api.graphql.network import connections_of
+
+        if not self.profile.shows_connections:
+            return None
+        return await connections_of(info, self.id, first, after)
+
+    @strawberry.field(description="Members connected to both this member and `with`.")
+    async def mutual_connections(
+        self,
+        info: Info,
+        with_: Annotated[strawberry.ID, strawberry.argument(name="with")],
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Member] | None:
+        from api.graphql.network import mutual_connections
+
+        if not (self.profile.shows_connections or self.profile.is_viewer):
+            return None
+        return await mutual_connections(info, self.id, with_, first, after)
 
     @strawberry.field(description="The sign-in email; the member alone sees it.")
     def email(self) -> str | None:

@@ -70,6 +70,10 @@ class Profile:
     def shows_goals(self) -> bool:
         return self.shows(self.member.goals_visibility)
 
+    @property
+    def shows_connections(self) -> bool:
+        return self.shows(self.member.connections_visibility)
+
 
 @dataclasses.dataclass(frozen=True)
 class TagView:

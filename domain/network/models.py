@@ -85,7 +85,11 @@ class Connection(Base):
     strength: Mapped[float] = mapped_column(Float)
     since: Mapped[dt.datetime]
 
-    __table_args__ = (Index(None, "other_id", "member_id"),)
+    __table_args__ = (
+        Index(None, "other_id", "member_id"),
+        # A hub's strongest ties without reading all of them (intro paths).
+        Index(None, "member_id", "strength"),
+    )
 
 
 class RelationshipNote(Base):
@@ -205,6 +209,8 @@ class Intro(Base):
     declined_by_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("members.id", ondelete="SET NULL")
     )
+    # Shown to the requester and the decliner, never to the third party.
+    decline_reason: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[dt.datetime]
     forwarded_at: Mapped[dt.datetime | None]
     responded_at: Mapped[dt.datetime | None]

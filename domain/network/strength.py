@@ -48,3 +48,10 @@ def is_cooling(
         help_count=help_count, intro_count=intro_count, last_contact=last_contact, now=now
     )
     return top >= STRONG and current <= top * COOLED
+
+
+# For finding cooling ties in SQL before the exact check: a tie whose effort
+# (HELP_WEIGHT * helps + INTRO_WEIGHT * intros) is below this never reached STRONG, and one
+# heard from within COOLING_AFTER has not faded to COOLED of its peak.
+STRONG_EFFORT = -math.log(1 - (STRONG - CONNECTED) / (1 - CONNECTED))
+COOLING_AFTER = HALF_LIFE * math.log2(1 / COOLED)

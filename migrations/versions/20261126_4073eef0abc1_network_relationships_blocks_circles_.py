@@ -117,6 +117,7 @@ def upgrade() -> None:
         sa.Column(
             "declined_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("decline_reason", sa.String(length=1000), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("forwarded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("responded_at", sa.DateTime(timezone=True), nullable=True),
@@ -372,6 +373,12 @@ def upgrade() -> None:
         ["other_id", "member_id"],
         unique=False,
     )
+    op.create_index(
+        op.f("ix_connections_member_id_strength"),
+        "connections",
+        ["member_id", "strength"],
+        unique=False,
+    )
 
     op.create_table(
         "relationship_notes",
@@ -439,6 +446,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER circles_fts_{trigger}")
         op.execute("DROP TABLE circles_fts")
     op.drop_table("relationship_notes")
+    op.drop_index(op.f("ix_connections_member_id_strength"), table_name="connections")
     op.drop_index(op.f("ix_connections_other_id_member_id"), table_name="connections")
 
     op.drop_table("connections")

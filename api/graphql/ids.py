@@ -1,0 +1,54 @@
+"""Global ids in arguments and inputs: decoded once, with a coded error when malformed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from strawberry import relay
+
+from api.errors import BadArgument, UserError
+from domain.errors import Code
+
+_DATABASE_ID = re.compile(r"[0-9]{1,18}")
+
+
+def database_id(text: str) -> int | None:
+    """Return the integer a node id's text stands for, or None (ASCII digits, fits bigint)."""
+    return int(text) if _DATABASE_ID.fullmatch(text) else None
+
+
+def database_ids(texts: Iterable[str]) -> list[int]:
+    """Return the integers for node ids in order, 0 (never an id) for malformed ones."""
+    return [database_id(text) or 0 for text in texts]
+
+
+def node_id(raw: str, type_name: str) -> int | None:
+    """Return the database id inside a global id of this type, or None if it is not one."""
+    try:
+        global_id = relay.GlobalID.from_id(raw)
+    except ValueError:
+        return None
+    if global_id.type_name != type_name:
+        return None
+    return database_id(global_id.node_id)
+
+
+def argument_id(raw: str, type_name: str, *, argument: str) -> int:
+    """Return the id of an argument, or refuse the field with INVALID_INPUT."""
+    found = node_id(raw, type_name)
+    if found is None:
+        raise BadArgument(f"`{argument}` is not a {type_name} id", argument=argument)
+    return found
+
+
+def input_id(raw: str, type_name: str, *, field: str) -> int | list[UserError]:
+    """Return the id of an input field, or the userErrors a mutation answers with."""
+    found = node_id(raw, type_name)
+    if found is None:
+        return [
+            UserError(
+                field=["input", field], code=Code.INVALID_INPUT, message=f"not a {type_name} id"
+            )
+        ]
+    return found

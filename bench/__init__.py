@@ -1,0 +1,1 @@
+"""Benchmarks: run ``.venv/bin/python bench/members.py --help`` (see bench/README.md)."""

@@ -1,0 +1,134 @@
+"""Circles under concurrent commands, on each database: counts and owners stay true."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from domain.errors import DomainError
+from domain.members.models import Member, Visibility
+from domain.network import circles
+from domain.network.models import Circle, CircleMembership, CircleRole, CircleVisibility
+from domain.network.models import MembershipStatus as Status
+
+
+async def make_members(store, *handles: str) -> list[int]:
+    async with store.transaction() as tx:
+        members = [
+            Member(
+                email=f"{handle}@example.com",
+                email_key=f"{handle}@example.com",
+                password_hash="-",
+                handle=handle,
+                display_name=handle.title(),
+                help_requests_per_week=3,
+                visibility=Visibility.EVERYONE,
+                location_visibility=Visibility.EVERYONE,
+                seeks_visibility=Visibility.EVERYONE,
+                gives_visibility=Visibility.EVERYONE,
+                goals_visibility=Visibility.EVERYONE,
+                connections_visibility=Visibility.EVERYONE,
+                search_text=handle,
+                created_at=tx.now,
+                updated_at=tx.now,
+            )
+            for handle in handles
+        ]
+        tx.session.add_all(members)
+        await tx.session.flush()
+        await tx.commit()
+        return [member.id for member in members]
+
+
+async def create(store, owner_id: int, name: str) -> Circle:
+    async with store.transaction() as tx:
+        circle = await circles.create_circle(
+            tx,
+            actor_id=owner_id,
+            name=name,
+            description=None,
+            visibility=CircleVisibility.OPEN,
+            tags=[],
+        )
+        await tx.commit()
+        return circle
+
+
+async def attempt(store, command, **arguments) -> bool:
+    """Run a circle command in its own transaction; tell whether it was accepted."""
+    try:
+        async with store.transaction() as tx:
+            await command(tx, **arguments)
+            await tx.commit()
+    except DomainError:
+        return False
+    return True
+
+
+async def counted_and_actual(store, circle_id: int) -> tuple[int, int, list[CircleRole]]:
+    async with store.reader() as session:
+        counted = await session.scalar(select(Circle.member_count).where(Circle.id == circle_id))
+        roles = list(
+            await session.scalars(
+                select(CircleMembership.role).where(
+                    CircleMembership.circle_id == circle_id,
+                    CircleMembership.status == Status.ACTIVE,
+                )
+            )
+        )
+        assert counted is not None
+        return counted, len(roles), roles
+
+
+async def test_concurrent_joins_are_all_counted(store):
+    owner, *joiners = await make_members(store, "own", *(f"joiner_{n}" for n in range(8)))
+    circle = await create(store, owner, "Busy")
+
+    accepted = await asyncio.gather(
+        *(
+            attempt(store, circles.join_circle, actor_id=member, circle_id=circle.id)
+            for member in joiners
+        )
+    )
+
+    assert all(accepted)
+    counted, actual, _ = await counted_and_actual(store, circle.id)
+    assert counted == actual == 9
+
+
+async def test_concurrent_circles_with_one_name_get_distinct_slugs(store):
+    (owner,) = await make_members(store, "own")
+
+    created = await asyncio.gather(*(create(store, owner, "Same Name") for _ in range(4)))
+
+    assert sorted(circle.slug for circle in created) == [
+        "same-name",
+        "same-name-2",
+        "same-name-3",
+        "same-name-4",
+    ]
+
+
+async def test_the_owner_leaving_while_others_join_never_leaves_members_without_an_owner(store):
+    owner, *joiners = await make_members(store, "own", *(f"joiner_{n}" for n in range(4)))
+    circle = await create(store, owner, "Busy")
+
+    await asyncio.gather(
+        attempt(store, circles.leave_circle, actor_id=owner, circle_id=circle.id),
+        *(
+            attempt(store, circles.join_circle, actor_id=member, circle_id=circle.id)
+            for member in joiners
+        ),
+    )
+
+    counted, actual, roles = await counted_and_actual(store, circle.id)
+    assert counted == actual
+    assert roles.count(CircleRole.OWNER) == 1
+    async with store.reader() as session:
+        total = await session.scalar(
+            select(func.count())
+            .select_from(CircleMembership)
+            .where(CircleMembership.circle_id == circle.id)
+        )
+    assert total == actual
