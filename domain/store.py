@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+
+from domain.errors import Code, DomainError
 
 Clock = Callable[[], dt.datetime]
 
@@ -144,6 +146,12 @@ class Store:
             tx = Transaction(session, self.clock(), self.dialect)
             try:
                 yield tx
+            except IntegrityError as error:
+                # A unique key another transaction took between our check and our write:
+                # the client may simply retry.
+                raise DomainError(
+                    Code.CONFLICT, "this changed at the same moment elsewhere; try again"
+                ) from error
             finally:
                 if not tx.committed:
                     await session.rollback()

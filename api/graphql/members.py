@@ -18,6 +18,7 @@ from api.graphql.pagination import Connection, offset_after, offset_connection, 
 from domain.members import read, service
 from domain.members.models import GoalKind, GoalStatus, TagRole, Visibility
 from domain.members.read import GiveView, GoalView, Profile, TagView
+from domain.members.visibility import Relation
 
 if TYPE_CHECKING:
     from api.graphql.network import Relationship
@@ -216,8 +217,8 @@ class Member(relay.Node):
 
     @strawberry.field(description="Connections shared with the viewer; null when signed out.")
     async def mutual_connection_count(self, info: Info) -> int | None:
-        if await info.context.viewer_id() is None or self.profile.is_viewer:
-            return None
+        if self.profile.is_viewer or self.profile.relation is Relation.ANONYMOUS:
+            return None  # the viewer, signed out, or blocked by this member
         return await info.context.loaders.mutual_count.load(self.id)
 
     @strawberry.field(
@@ -225,8 +226,8 @@ class Member(relay.Node):
         "for the viewer themself, or when signed out."
     )
     async def degree(self, info: Info) -> int | None:
-        if self.profile.is_viewer or await info.context.viewer_id() is None:
-            return None
+        if self.profile.is_viewer or self.profile.relation is Relation.ANONYMOUS:
+            return None  # the viewer, signed out, or blocked by this member
         return await info.context.loaders.degree.load(self.id)
 
     @strawberry.field(description="This member's connections, newest first; null when hidden.")

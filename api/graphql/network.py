@@ -14,8 +14,9 @@ from strawberry import relay
 from api.context import Info
 from api.errors import BadArgument, UserError
 from api.graphql.commands import mutate
-from api.graphql.ids import argument_id, database_ids, input_id
+from api.graphql.ids import argument_id, database_id, database_ids, input_id
 from api.graphql.pagination import Connection, Edge, PageInfo, page_size
+from domain.members.visibility import Relation
 from domain.network import graph, relationships
 from domain.network.graph import Tie
 from domain.network.models import Relationship as RelationshipRow
@@ -112,6 +113,10 @@ class Relationship(relay.Node):
         from api.graphql.members import Tag
 
         r = self.tie.relationship
+        # What the two share says what the other has: only while the viewer may see them.
+        live = r.status in (RelationshipStatus.ACTIVE, RelationshipStatus.PENDING)
+        if not live or await info.context.loaders.profiles.load(self.tie.other_id) is None:
+            return []
         found = await info.context.loaders.shared_tags.load((r.low_member_id, r.high_member_id))
         return [Tag.of(tag) for tag in found]
 
@@ -134,9 +139,10 @@ def _keyset_after(after: str | None) -> tuple[dt.datetime, int] | None:
         return None
     try:
         kind, _, rest = base64.urlsafe_b64decode(after.encode()).decode().partition(":")
-        since, _, member_id = rest.rpartition("|")
-        if kind == "k" and member_id.isdigit():
-            return dt.datetime.fromisoformat(since), int(member_id)
+        since_text, _, member_text = rest.rpartition("|")
+        since, member_id = dt.datetime.fromisoformat(since_text), database_id(member_text)
+        if kind == "k" and member_id is not None and since.tzinfo is not None:
+            return since, member_id
     except (binascii.Error, UnicodeError, ValueError):
         pass
     raise BadArgument("`after` is not a cursor this list gave out", argument="after")
@@ -150,7 +156,13 @@ async def connections_of(
 
     limit, key = page_size(first), _keyset_after(after)
     async with info.context.store.reader() as session:
-        page = await graph.connections_of(session, member_id=member_id, limit=limit, after=key)
+        page = await graph.connections_of(
+            session,
+            viewer_id=await info.context.viewer_id(),
+            member_id=member_id,
+            limit=limit,
+            after=key,
+        )
     profiles = await info.context.loaders.profiles.load_many([e.other_id for e in page.entries])
     edges = [
         Edge(cursor=_keyset_cursor(entry.since, entry.other_id), node=Member.of(profile))
@@ -183,12 +195,20 @@ async def mutual_connections(
     others = await info.context.loaders.profiles.load(other_id)
     # Mutuals with the viewer are among the viewer's own connections; between two others,
     # both must show their connections to the viewer (the caller checked this member).
-    involves_viewer = await info.context.viewer_id() in (member_id, other_id)
-    if others is None or not (involves_viewer or others.shows_connections):
+    viewer_id = await info.context.viewer_id()
+    involves_viewer = viewer_id in (member_id, other_id)
+    # A member who blocked the viewer (a relation no closer than anonymous) shares nothing.
+    blocked = others is not None and others.relation is Relation.ANONYMOUS
+    if others is None or blocked or not (involves_viewer or others.shows_connections):
         return offset_connection([], offset=offset, has_next=False, total=0)
     async with info.context.store.reader() as session:
         ids, has_next, total = await graph.mutual_connections(
-            session, member_id=member_id, other_id=other_id, limit=limit, offset=offset
+            session,
+            viewer_id=viewer_id,
+            member_id=member_id,
+            other_id=other_id,
+            limit=limit,
+            offset=offset,
         )
     profiles = await info.context.loaders.profiles.load_many(ids)
     return offset_connection(

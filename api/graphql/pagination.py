@@ -15,6 +15,9 @@ T = TypeVar("T")
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
+# Ranked lists are read by offset; nobody pages a million results deep, and a forged
+# cursor must not overflow the database's integers.
+MAX_OFFSET = 1_000_000
 
 
 @strawberry.type
@@ -63,7 +66,7 @@ def offset_after(after: str | None) -> int:
         return 0
     try:
         kind, _, value = base64.urlsafe_b64decode(after.encode()).decode().partition(":")
-        if kind == "offset" and value.isdigit():
+        if kind == "offset" and value.isdigit() and int(value) < MAX_OFFSET:
             return int(value) + 1
     except (binascii.Error, UnicodeError, ValueError):
         pass

@@ -261,10 +261,14 @@ async def search_members(
     """
     words = _WORD.findall((query or "").lower())[:10]
     slugs = [slug for slug in (tag_rules.normalise(tag) for tag in tags) if slug][:10]
-    statement = select(Member).where(visible_members(viewer_id))
+    # Rank ids alone (narrow rows sort fast), then read the page's rows.
+    statement = select(Member.id).where(visible_members(viewer_id))
     order: list[ColumnElement[Any]] = []
     if slugs:
-        tag_ids = select(Tag.id).where(Tag.slug.in_(slugs)).scalar_subquery()
+        # Constants, not a subquery: the planner then uses the tags' statistics.
+        tag_ids = list(await session.scalars(select(Tag.id).where(Tag.slug.in_(slugs))))
+        if not tag_ids:
+            return SearchPage(profiles=[], total=0, has_next=False)
         owner = aliased(Member)
         hits = union_all(
             select(MemberTag.member_id, MemberTag.tag_id).where(
@@ -292,10 +296,18 @@ async def search_members(
     order.append(Member.id.desc())
     statement = statement.add_columns(func.count().over().label("total"))
     rows = (await session.execute(statement.order_by(*order).limit(limit + 1).offset(offset))).all()
-    members = [row[0] for row in rows[:limit]]
-    found = await _as_profiles(session, viewer_id, members)
+    page_ids = [row.id for row in rows[:limit]]
+    members = (
+        {
+            member.id: member
+            for member in await session.scalars(select(Member).where(Member.id.in_(page_ids)))
+        }
+        if page_ids
+        else {}
+    )
+    found = await _as_profiles(session, viewer_id, list(members.values()))
     return SearchPage(
-        profiles=[found[member.id] for member in members if member.id in found],
+        profiles=[found[member_id] for member_id in page_ids if member_id in found],
         total=rows[0].total if rows else 0,
         has_next=len(rows) > limit,
     )
@@ -305,8 +317,8 @@ _members_fts = table("members_fts", column("rowid"))
 
 
 def _full_text(
-    session: AsyncSession, statement: Select[Member], words: list[str]
-) -> tuple[Select[Member], ColumnElement[Any]]:
+    session: AsyncSession, statement: Select[Any], words: list[str]
+) -> tuple[Select[Any], ColumnElement[Any]]:
     if session.get_bind().dialect.name == "postgresql":
         document = func.to_tsvector(literal_column("'simple'"), Member.search_text)
         query = func.to_tsquery(

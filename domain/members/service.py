@@ -232,6 +232,9 @@ async def _record_failure(tx: Transaction, key: str, policy: AuthPolicy) -> None
     throttle = await tx.session.get_one(
         LoginThrottle, key, with_for_update=True, populate_existing=True
     )
+    # Guesses checked while another request was locking the email answer like the lock,
+    # so "wrong password" and "locked" cannot be told apart past the limit.
+    _refuse_if_locked(throttle, tx.now)
     if throttle.window_started_at + policy.failure_window <= tx.now:
         throttle.failures, throttle.window_started_at, throttle.locked_until = 0, tx.now, None
     throttle.failures += 1

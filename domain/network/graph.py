@@ -14,8 +14,9 @@ from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.members.models import MemberTag, Tag, TagRole
+from domain.members.models import Member, MemberTag, Tag, TagRole
 from domain.members.read import TagView
+from domain.members.visibility import visible_members
 from domain.network import strength
 from domain.network.models import (
     Block,
@@ -120,22 +121,28 @@ async def ties_with(
 async def connections_of(
     session: AsyncSession,
     *,
+    viewer_id: int | None,
     member_id: int,
     limit: int,
     after: tuple[dt.datetime, int] | None,
 ) -> Page:
-    """Return one page of a member's connections, newest first, after a (since, id) key."""
+    """Return one page of a member's connections the viewer may see, newest first.
+
+    Pages follow a (since, member id) key; members whose profile the viewer may not see are
+    left out of the page and of the total alike.
+    """
+    visible = Connection.other_id.in_(select(Member.id).where(visible_members(viewer_id)))
     statement = select(
         Connection.other_id,
         Connection.relationship_id,
         Connection.since,
         func.count().over().label("total"),
-    ).where(Connection.member_id == member_id)
+    ).where(Connection.member_id == member_id, visible)
     total_statement = None
     if after is not None:
         since, other_id = after
         # Keyset pagination: the total must count the whole list, not what is left of it.
-        total_statement = select(func.count()).where(Connection.member_id == member_id)
+        total_statement = select(func.count()).where(Connection.member_id == member_id, visible)
         statement = statement.where(
             or_(
                 Connection.since < since,
@@ -174,15 +181,26 @@ async def mutual_counts(
 
 
 async def mutual_connections(
-    session: AsyncSession, *, member_id: int, other_id: int, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    viewer_id: int | None,
+    member_id: int,
+    other_id: int,
+    limit: int,
+    offset: int,
 ) -> tuple[list[int], bool, int]:
-    """Return a page of the members connected to both, strongest ties first; and the total."""
+    """Return a page of the members connected to both that the viewer may see, strongest
+    ties first; and how many there are."""
     mine, theirs = aliased(Connection), aliased(Connection)
     rows = (
         await session.execute(
             select(mine.other_id, func.count().over().label("total"))
             .join(theirs, theirs.other_id == mine.other_id)
-            .where(mine.member_id == member_id, theirs.member_id == other_id)
+            .where(
+                mine.member_id == member_id,
+                theirs.member_id == other_id,
+                mine.other_id.in_(select(Member.id).where(visible_members(viewer_id))),
+            )
             .order_by((mine.strength + theirs.strength).desc(), mine.other_id)
             .limit(limit + 1)
             .offset(offset)

@@ -18,6 +18,7 @@ from domain.events import (
 )
 from domain.members.models import Member
 from domain.members.rules import text_problem
+from domain.members.visibility import can_see, relations
 from domain.network import strength
 from domain.network.blocks import blocked_between
 from domain.network.models import (
@@ -27,7 +28,7 @@ from domain.network.models import (
     RelationshipNote,
     RelationshipStatus,
 )
-from domain.store import Transaction
+from domain.store import Transaction, insert_ignoring_conflicts
 
 # After a decline, the same member may ask again only after this long.
 DECLINE_COOLDOWN = dt.timedelta(days=30)
@@ -48,9 +49,47 @@ async def _pair_row(tx: Transaction, member_id: int, other_id: int) -> Relations
     )
 
 
-async def _existing_member(tx: Transaction, member_id: int, field: str) -> Member:
+async def _locked_pair_row(tx: Transaction, member_id: int, other_id: int) -> Relationship:
+    """Return the pair's relationship row, locked, creating it (REMOVED) if there is none.
+
+    Creating first and locking second serialises two members asking each other at once:
+    the second waits for the first's row instead of both inserting one.
+    """
+    low, high = _pair(member_id, other_id)
+    await tx.session.execute(
+        insert_ignoring_conflicts(
+            tx.dialect, Relationship.__table__, ["low_member_id", "high_member_id"]
+        ),
+        [
+            {
+                "requester_id": member_id,
+                "addressee_id": other_id,
+                "low_member_id": low,
+                "high_member_id": high,
+                "status": RelationshipStatus.REMOVED,
+                "requested_at": tx.now,
+                "help_count": 0,
+                "intro_count": 0,
+            }
+        ],
+    )
+    relationship = await tx.session.scalar(
+        select(Relationship)
+        .where(Relationship.low_member_id == low, Relationship.high_member_id == high)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert relationship is not None
+    return relationship
+
+
+async def _visible_member(tx: Transaction, viewer_id: int, member_id: int, field: str) -> Member:
+    """Return a member the viewer may see; a hidden one is refused like one that is not there."""
     member = await tx.session.get(Member, member_id)
     if member is None:
+        raise not_found("member", field)
+    related = await relations(tx.session, viewer_id=viewer_id, member_ids=[member_id])
+    if not can_see(member.visibility, related[member_id]):
         raise not_found("member", field)
     return member
 
@@ -75,52 +114,40 @@ async def request_connection(
     """
     if member_id == actor_id:
         raise invalid("you cannot connect with yourself", "member_id")
-    await _existing_member(tx, member_id, "member_id")
+    await _visible_member(tx, actor_id, member_id, "member_id")
     context = _clean_text(context, limit=MAX_CONTEXT, field="context")
     if await blocked_between(tx.session, actor_id, member_id):
         raise DomainError(Code.FORBIDDEN, "you cannot connect with this member", "member_id")
-    relationship = await _pair_row(tx, actor_id, member_id)
-    if relationship is not None:
-        if relationship.status is RelationshipStatus.ACTIVE:
-            raise DomainError(Code.ALREADY_EXISTS, "you are already connected", "member_id")
-        if relationship.status is RelationshipStatus.PENDING:
-            if relationship.requester_id == actor_id:
-                raise DomainError(
-                    Code.ALREADY_EXISTS, "you already asked; wait for their answer", "member_id"
-                )
-            return await _accept(tx, relationship, actor_id=actor_id)
-        if (
-            relationship.status is RelationshipStatus.DECLINED
-            and relationship.requester_id == actor_id
-            and relationship.responded_at is not None
-            and relationship.responded_at + DECLINE_COOLDOWN > tx.now
-        ):
-            again = (relationship.responded_at + DECLINE_COOLDOWN).date().isoformat()
+    relationship = await _locked_pair_row(tx, actor_id, member_id)
+    # Checked again under the row's lock: a block may have landed meanwhile.
+    if await blocked_between(tx.session, actor_id, member_id):
+        raise DomainError(Code.FORBIDDEN, "you cannot connect with this member", "member_id")
+    if relationship.status is RelationshipStatus.ACTIVE:
+        raise DomainError(Code.ALREADY_EXISTS, "you are already connected", "member_id")
+    if relationship.status is RelationshipStatus.PENDING:
+        if relationship.requester_id == actor_id:
             raise DomainError(
-                Code.RATE_LIMITED,
-                f"they declined recently; you may ask again from {again}",
-                "member_id",
+                Code.ALREADY_EXISTS, "you already asked; wait for their answer", "member_id"
             )
-        relationship.requester_id, relationship.addressee_id = actor_id, member_id
-        relationship.status = RelationshipStatus.PENDING
-        relationship.context = context
-        relationship.introduced_by_id = None
-        relationship.requested_at = tx.now
-        relationship.responded_at = relationship.ended_at = None
-    else:
-        low, high = _pair(actor_id, member_id)
-        relationship = Relationship(
-            requester_id=actor_id,
-            addressee_id=member_id,
-            low_member_id=low,
-            high_member_id=high,
-            status=RelationshipStatus.PENDING,
-            context=context,
-            requested_at=tx.now,
-            help_count=0,
-            intro_count=0,
+        return await _accept(tx, relationship, actor_id=actor_id)
+    if (
+        relationship.status is RelationshipStatus.DECLINED
+        and relationship.requester_id == actor_id
+        and relationship.responded_at is not None
+        and relationship.responded_at + DECLINE_COOLDOWN > tx.now
+    ):
+        again = (relationship.responded_at + DECLINE_COOLDOWN).date().isoformat()
+        raise DomainError(
+            Code.RATE_LIMITED,
+            f"they declined recently; you may ask again from {again}",
+            "member_id",
         )
-        tx.session.add(relationship)
+    relationship.requester_id, relationship.addressee_id = actor_id, member_id
+    relationship.status = RelationshipStatus.PENDING
+    relationship.context = context
+    relationship.introduced_by_id = None
+    relationship.requested_at = tx.now
+    relationship.responded_at = relationship.ended_at = None
     await tx.session.flush()
     tx.emit(
         ConnectionRequested(
@@ -173,18 +200,9 @@ async def connect(
     """Connect two members at once (both already said yes, as in an accepted intro)."""
     if await blocked_between(tx.session, member_id, other_id):
         raise DomainError(Code.FORBIDDEN, "these members cannot be connected")
-    relationship = await _pair_row(tx, member_id, other_id)
-    if relationship is not None and relationship.status is RelationshipStatus.ACTIVE:
+    relationship = await _locked_pair_row(tx, member_id, other_id)
+    if relationship.status is RelationshipStatus.ACTIVE:
         return relationship
-    if relationship is None:
-        low, high = _pair(member_id, other_id)
-        relationship = Relationship(
-            low_member_id=low,
-            high_member_id=high,
-            help_count=0,
-            intro_count=0,
-        )
-        tx.session.add(relationship)
     relationship.requester_id, relationship.addressee_id = member_id, other_id
     relationship.status = RelationshipStatus.PENDING
     relationship.context = context
@@ -270,10 +288,15 @@ async def block_member(tx: Transaction, *, actor_id: int, member_id: int) -> Non
     """Block a member: any relationship ends and they can no longer reach the actor."""
     if member_id == actor_id:
         raise invalid("you cannot block yourself", "member_id")
-    await _existing_member(tx, member_id, "member_id")
-    if await tx.session.get(Block, (actor_id, member_id)) is not None:
+    if await tx.session.get(Member, member_id) is None:
+        raise not_found("member", "member_id")
+    # One statement decides who blocked first when the same block is sent twice at once.
+    inserted = await tx.session.execute(
+        insert_ignoring_conflicts(tx.dialect, Block.__table__, ["blocker_id", "blocked_id"]),
+        [{"blocker_id": actor_id, "blocked_id": member_id, "created_at": tx.now}],
+    )
+    if inserted.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError(Code.ALREADY_EXISTS, "you already blocked this member", "member_id")
-    tx.session.add(Block(blocker_id=actor_id, blocked_id=member_id, created_at=tx.now))
     relationship = await _pair_row(tx, actor_id, member_id)
     if relationship is not None and relationship.status in (
         RelationshipStatus.ACTIVE,
