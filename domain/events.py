@@ -252,3 +252,9 @@ class CircleMemberRemoved(Event):
     type: ClassVar[str] = "circle.member_removed"
     circle_id: int
     member_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CircleDeleted(Event):
+    type: ClassVar[str] = "circle.deleted"
+    circle_id: int

@@ -420,7 +420,8 @@ class Mutation:
         return CreateCirclePayload(circle=await _seen_now(info, result.id))
 
     @strawberry.mutation(
-        description="Join an open circle, ask to join one on request, or accept an invitation."
+        description="Join an open circle, ask to join one on request, or accept an invitation. "
+        "Refused (`FORBIDDEN`) across a block between the viewer and the circle's owner."
     )
     async def join_circle(self, info: Info, input: JoinCircleInput) -> JoinCirclePayload:
         return await _circle_command(
@@ -434,7 +435,9 @@ class Mutation:
 
     @strawberry.mutation(
         description="Leave a circle, withdraw a request to join, or turn down an invitation. "
-        "The owner leaves last, or hands the circle over first."
+        "The owner leaves last, or hands the circle over first; the last member leaving "
+        "deletes the circle with its pending requests and invitations (the payload's circle "
+        "is then null)."
     )
     async def leave_circle(self, info: Info, input: LeaveCircleInput) -> LeaveCirclePayload:
         return await _circle_command(
@@ -447,7 +450,8 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Invite a member into a private or on-request circle the viewer runs."
+        description="Invite a member into a private or on-request circle the viewer runs; "
+        "not across a block between them and the viewer or the circle's owner."
     )
     async def invite_to_circle(
         self, info: Info, input: InviteToCircleInput
@@ -462,7 +466,8 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Let a member who asked to join into a circle the viewer runs."
+        description="Let a member who asked to join into a circle the viewer runs; not "
+        "across a block between them and the viewer or the circle's owner."
     )
     async def approve_circle_request(
         self, info: Info, input: ApproveCircleRequestInput

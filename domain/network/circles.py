@@ -3,6 +3,9 @@
 Every command on an existing circle locks the circle's row first, then the memberships it
 reads: changes to one circle's members happen one after another, so "the owner is the last
 member" stays true between the check and the write.
+
+A circle is its owner's: no one comes into it (joining, asking, being invited or let in)
+across a block between them and the owner, whichever of the two blocked the other.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeGuard
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import delete, or_, select, text, update
 
 from domain.errors import Checks, Code, DomainError, invalid, not_found
 from domain.events import (
     CircleCreated,
+    CircleDeleted,
     CircleInvited,
     CircleJoined,
     CircleJoinRequested,
@@ -105,17 +109,22 @@ async def create_circle(
 
 
 async def join_circle(tx: Transaction, *, actor_id: int, circle_id: int) -> Circle:
-    """Join an open circle, ask to join one on request, or accept an invitation."""
+    """Join an open circle, ask to join one on request, or accept an invitation.
+
+    A member blocked by the owner, or who blocked the owner, does none of these.
+    """
     circle, mine = await _seen_by(tx, circle_id, actor_id)
-    if mine is not None:
-        if mine.status is MembershipStatus.INVITED:
-            await _activate(tx, circle, mine, actor_id=actor_id)
-            return circle
-        if mine.status is MembershipStatus.REQUESTED:
-            raise DomainError(
-                Code.ALREADY_EXISTS, "you already asked to join; wait for an answer", "circle_id"
-            )
+    if mine is not None and mine.status is MembershipStatus.REQUESTED:
+        raise DomainError(
+            Code.ALREADY_EXISTS, "you already asked to join; wait for an answer", "circle_id"
+        )
+    if mine is not None and mine.status is MembershipStatus.ACTIVE:
         raise DomainError(Code.ALREADY_EXISTS, "you are already a member", "circle_id")
+    if await _blocked_with(tx, actor_id, circle.owner_id):
+        raise DomainError(Code.FORBIDDEN, "you cannot join this circle", "circle_id")
+    if mine is not None:  # invited
+        await _activate(tx, circle, mine, actor_id=actor_id)
+        return circle
     # _seen_by hides a private circle from anyone without an invitation.
     membership = CircleMembership(
         circle_id=circle.id,
@@ -134,12 +143,22 @@ async def join_circle(tx: Transaction, *, actor_id: int, circle_id: int) -> Circ
 
 
 async def leave_circle(tx: Transaction, *, actor_id: int, circle_id: int) -> Circle:
-    """Leave a circle, withdraw a request to join it, or turn down an invitation to it."""
+    """Leave a circle, withdraw a request to join it, or turn down an invitation to it.
+
+    The owner hands the circle over first, or leaves last; the last member leaving deletes
+    the circle, with its tags and the requests and invitations still pending (the circle
+    returned is then gone). Every circle thus has an owner who is in it: an empty circle
+    kept would leave requests no one can answer, and hand an open circle to the first
+    stranger to walk in. Refusing the owner's leave while requests are pending instead
+    would still leave an empty open circle behind, and tie the owner to a circle no one
+    else wants to run.
+    """
     circle, mine = await _seen_by(tx, circle_id, actor_id)
     if mine is None:
         raise DomainError(Code.NOT_FOUND, "you are not in this circle", "circle_id")
     active = mine.status is MembershipStatus.ACTIVE
-    if active and mine.role is CircleRole.OWNER and circle.member_count > 1:
+    owner = active and mine.role is CircleRole.OWNER
+    if owner and circle.member_count > 1:
         raise DomainError(
             Code.INVALID_TRANSITION,
             "hand the circle to another member before you leave it",
@@ -147,9 +166,11 @@ async def leave_circle(tx: Transaction, *, actor_id: int, circle_id: int) -> Cir
         )
     await tx.session.delete(mine)
     await tx.session.flush()
-    if active:
-        await _count(tx, circle, -1)
     tx.emit(CircleLeft(actor_id=actor_id, circle_id=circle.id, member_id=actor_id))
+    if owner:  # and so the last member
+        await _delete(tx, circle, actor_id=actor_id)
+    elif active:
+        await _count(tx, circle, -1)
     return circle
 
 
@@ -168,7 +189,7 @@ async def invite_to_circle(
         raise invalid("you cannot invite yourself", "member_id")
     if await tx.session.get(Member, member_id) is None:
         raise not_found("member", "member_id")
-    if await blocked_between(tx.session, actor_id, member_id):
+    if await _blocked_with(tx, member_id, actor_id, circle.owner_id):
         raise DomainError(Code.FORBIDDEN, "you cannot invite this member", "member_id")
     theirs = await _membership(tx, circle.id, member_id)
     if theirs is not None:
@@ -201,9 +222,15 @@ async def invite_to_circle(
 async def approve_join_request(
     tx: Transaction, *, actor_id: int, circle_id: int, member_id: int
 ) -> Circle:
-    """Let a member who asked to join into a circle the actor runs."""
+    """Let a member who asked to join into a circle the actor runs.
+
+    Not across a block between them and the owner (they may have asked before it), nor
+    between them and the actor.
+    """
     circle, _ = await _run_by(tx, circle_id, actor_id)
     request = await _join_request(tx, circle.id, member_id)
+    if await _blocked_with(tx, member_id, actor_id, circle.owner_id):
+        raise DomainError(Code.FORBIDDEN, "you cannot let this member in", "member_id")
     await _activate(tx, circle, request, actor_id=actor_id)
     return circle
 
@@ -334,13 +361,28 @@ async def _activate(
 ) -> None:
     membership.status = MembershipStatus.ACTIVE
     membership.joined_at = tx.now
-    if circle.member_count == 0:
-        # The owner left it empty: whoever comes in next runs it.
-        membership.role = CircleRole.OWNER
-        circle.owner_id = membership.member_id
     await tx.session.flush()
     await _count(tx, circle, +1)
     tx.emit(CircleJoined(actor_id=actor_id, circle_id=circle.id, member_id=membership.member_id))
+
+
+async def _blocked_with(tx: Transaction, member_id: int, *others: int) -> bool:
+    """Tell whether the member and any of the others have blocked one another."""
+    for other in dict.fromkeys(others):
+        if await blocked_between(tx.session, member_id, other):
+            return True
+    return False
+
+
+async def _delete(tx: Transaction, circle: Circle, *, actor_id: int) -> None:
+    """Delete a circle its last member left: what is left of it goes with it."""
+    await tx.session.execute(
+        delete(CircleMembership).where(CircleMembership.circle_id == circle.id)
+    )
+    await tx.session.execute(delete(CircleTag).where(CircleTag.circle_id == circle.id))
+    await tx.session.delete(circle)
+    await tx.session.flush()
+    tx.emit(CircleDeleted(actor_id=actor_id, circle_id=circle.id))
 
 
 async def _count(tx: Transaction, circle: Circle, change: int) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from strawberry.relay import GlobalID
 
 from domain.events import OutboxEvent
 from domain.network import relationships
+from domain.network.models import CircleMembership, CircleTag
 from tests.api.graphql import gql, sign_up
 
 CIRCLE = """
@@ -42,6 +43,9 @@ query($first: Int) {
 """
 UPDATE_PROFILE = """
 mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { userErrors { code } } }
+"""
+BLOCK = """
+mutation($id: ID!) { blockMember(input: {memberId: $id}) { userErrors { code } } }
 """
 
 
@@ -115,6 +119,21 @@ async def seen(client, circle_id, member=None):
 
 def handles(connection):
     return [edge["node"]["member"]["handle"] for edge in connection["edges"]]
+
+
+async def block(client, blocker, blocked):
+    body = await gql(client, BLOCK, {"id": blocked.id}, token=blocker.token)
+    assert body["data"]["blockMember"]["userErrors"] == [], body
+
+
+async def set_profile_visibility(client, member, visibility):
+    body = await gql(
+        client,
+        UPDATE_PROFILE,
+        {"input": {"privacy": {"profile": visibility}}},
+        token=member.token,
+    )
+    assert body["data"]["updateProfile"]["userErrors"] == [], body
 
 
 async def circle_events(store):
@@ -466,9 +485,9 @@ async def test_moderators_remove_members_but_only_the_owner_removes_moderators(c
     assert (await ok(client, "joinCircle", dan, circleId=circle["id"]))["memberCount"] == 3
 
 
-async def test_members_leave_and_the_owner_leaves_last(client, store):
+async def test_members_leave_and_the_last_to_leave_deletes_the_circle(client, store):
     ada, bob = await make_member(client, "ada"), await make_member(client, "bob")
-    circle = await create(client, ada, "Growth")
+    circle = await create(client, ada, "Growth", tags=["growth"])
     await ok(client, "joinCircle", bob, circleId=circle["id"])
 
     before = await state(client, store, circle["id"], ada)
@@ -484,15 +503,157 @@ async def test_members_leave_and_the_owner_leaves_last(client, store):
         ["input", "circleId"],
         "NOT_FOUND",
     )
-    emptied = await ok(client, "leaveCircle", ada, circleId=circle["id"])
-    assert (emptied["memberCount"], emptied["viewerRole"]) == (0, None)
-    assert [(kind, actor) for kind, actor, _ in (await circle_events(store))[-2:]] == [
-        ("circle.left", bob.pk),
-        ("circle.left", ada.pk),
+    # the owner, last, leaves: the circle goes with them
+    assert await ok(client, "leaveCircle", ada, circleId=circle["id"]) is None
+    assert [
+        (kind, actor, payload) for kind, actor, payload in (await circle_events(store))[-3:]
+    ] == [
+        ("circle.left", bob.pk, {"circle_id": _pk(circle), "member_id": bob.pk}),
+        ("circle.left", ada.pk, {"circle_id": _pk(circle), "member_id": ada.pk}),
+        ("circle.deleted", ada.pk, {"circle_id": _pk(circle)}),
     ]
-    # an empty circle is run by whoever comes in next
-    adopted = await ok(client, "joinCircle", bob, circleId=circle["id"])
-    assert (adopted["memberCount"], adopted["viewerRole"]) == (1, "OWNER")
+    for viewer in (None, ada, bob):
+        assert await seen(client, circle["id"], viewer) is None
+    body = await gql(client, SEARCH, {"query": "growth"})
+    assert body["data"]["circles"]["totalCount"] == 0
+    # no stranger takes an empty circle over: there is none
+    for member in (bob, ada):
+        assert await refused(client, "joinCircle", member, circleId=circle["id"]) == (
+            ["input", "circleId"],
+            "NOT_FOUND",
+        )
+    # its name is free again
+    assert (await create(client, bob, "Growth"))["slug"] == "growth"
+
+
+async def test_the_last_member_leaving_drops_pending_requests_and_invitations(client, store):
+    ada, bob, cyd = [await make_member(client, h) for h in ("ada", "bob", "cyd")]
+    angels = await create(client, ada, "Angels", visibility="ON_REQUEST")
+    board = await create(client, ada, "Board", visibility="PRIVATE")
+    await ok(client, "joinCircle", bob, circleId=angels["id"])
+    await ok(client, "inviteToCircle", ada, circleId=angels["id"], memberId=cyd.id)
+    await ok(client, "inviteToCircle", ada, circleId=board["id"], memberId=bob.id)
+    # pending requests and invitations are not members: the owner is still the last one
+    assert (await seen(client, angels["id"], ada))["joinRequests"]["totalCount"] == 1
+
+    for circle in (angels, board):
+        assert await ok(client, "leaveCircle", ada, circleId=circle["id"]) is None
+    for viewer in (ada, bob, cyd):
+        for circle in (angels, board):
+            assert await seen(client, circle["id"], viewer) is None
+        body = await gql(client, SEARCH, {}, token=viewer.token)
+        assert body["data"]["circles"]["totalCount"] == 0
+    # an invitation to a deleted circle is no way in, nor is a request answered by no one
+    assert await refused(client, "joinCircle", bob, circleId=board["id"]) == (
+        ["input", "circleId"],
+        "NOT_FOUND",
+    )
+    assert await refused(client, "leaveCircle", bob, circleId=angels["id"]) == (
+        ["input", "circleId"],
+        "NOT_FOUND",
+    )
+    async with store.reader() as session:
+        left = await session.scalar(select(func.count()).select_from(CircleMembership))
+        tagged = await session.scalar(select(func.count()).select_from(CircleTag))
+    assert (left, tagged) == (0, 0)
+    assert [kind for kind, _, _ in await circle_events(store)][-4:] == [
+        "circle.left",
+        "circle.deleted",
+        "circle.left",
+        "circle.deleted",
+    ]
+
+
+async def test_no_one_joins_or_asks_to_join_across_a_block_with_the_owner(client, store):
+    ada, eve, fay = [await make_member(client, h) for h in ("ada", "eve", "fay")]
+    open_circle = await create(client, ada, "Open House")
+    on_request = await create(client, ada, "Angels", visibility="ON_REQUEST")
+    await block(client, ada, eve)  # the owner blocked eve
+    await block(client, fay, ada)  # fay blocked the owner
+
+    for circle in (open_circle, on_request):
+        before = await state(client, store, circle["id"], ada)
+        for member in (eve, fay):
+            assert await refused(client, "joinCircle", member, circleId=circle["id"]) == (
+                ["input", "circleId"],
+                "FORBIDDEN",
+            ), (circle["slug"], member.handle)
+        after = await state(client, store, circle["id"], ada)
+        assert after == before
+        as_owner = after[0]
+        assert handles(as_owner["members"]) == ["ada"]
+        assert as_owner["memberCount"] == 1
+        assert as_owner["joinRequests"]["totalCount"] == 0
+        for member in (eve, fay):
+            assert (await seen(client, circle["id"], member))["viewerStatus"] is None
+
+
+async def test_no_one_is_let_in_or_invited_across_a_block_with_the_owner(client, store):
+    ada, bob, eve, fay, gus = [
+        await make_member(client, h) for h in ("ada", "bob", "eve", "fay", "gus")
+    ]
+    circle = await create(client, ada, "Angels", visibility="ON_REQUEST")
+    await ok(client, "joinCircle", bob, circleId=circle["id"])
+    await ok(client, "approveCircleRequest", ada, circleId=circle["id"], memberId=bob.id)
+    await ok(client, "setCircleRole", ada, circleId=circle["id"], memberId=bob.id, role="MODERATOR")
+    # eve and fay ask, and gus is invited, before any block
+    for member in (eve, fay):
+        await ok(client, "joinCircle", member, circleId=circle["id"])
+    await ok(client, "inviteToCircle", bob, circleId=circle["id"], memberId=gus.id)
+    await block(client, ada, eve)
+    await block(client, fay, ada)
+    await block(client, ada, gus)
+    hal = await make_member(client, "hal")
+    await block(client, ada, hal)
+
+    before = await state(client, store, circle["id"], ada)
+    for runner in (ada, bob):
+        for member in (eve, fay):
+            assert await refused(
+                client, "approveCircleRequest", runner, circleId=circle["id"], memberId=member.id
+            ) == (["input", "memberId"], "FORBIDDEN"), (runner.handle, member.handle)
+        # a moderator does not invite whom the owner blocked either
+        assert await refused(
+            client, "inviteToCircle", runner, circleId=circle["id"], memberId=hal.id
+        ) == (["input", "memberId"], "FORBIDDEN")
+    # an invitation made before the block is no way in after it
+    assert await refused(client, "joinCircle", gus, circleId=circle["id"]) == (
+        ["input", "circleId"],
+        "FORBIDDEN",
+    )
+    assert await state(client, store, circle["id"], ada) == before
+    assert handles(before[0]["members"]) == ["ada", "bob"]
+    # the requests still pending may be turned down
+    await ok(client, "declineCircleRequest", bob, circleId=circle["id"], memberId=eve.id)
+    assert handles((await seen(client, circle["id"], ada))["joinRequests"]) == ["fay"]
+
+
+async def test_a_blocker_in_a_circle_is_listed_to_the_blocked_only_if_public(client, store):
+    ada, bob, cyd = [await make_member(client, h) for h in ("ada", "bob", "cyd")]
+    async with store.transaction() as tx:
+        # bob is in ada's network through cyd, and stays so after the block
+        for member in (ada, bob):
+            await relationships.connect(
+                tx, member_id=member.pk, other_id=cyd.pk, context="test", introduced_by_id=None
+            )
+        await tx.commit()
+    circle = await create(client, ada, "Growth")
+    await ok(client, "joinCircle", bob, circleId=circle["id"])
+    await set_profile_visibility(client, ada, "NETWORK")
+
+    def listed(node):
+        return handles(node["members"]), node["members"]["totalCount"]
+
+    assert listed(await seen(client, circle["id"], bob)) == (["ada", "bob"], 2)
+    assert listed(await seen(client, circle["id"])) == (["bob"], 1)
+
+    await block(client, ada, bob)
+    assert listed(await seen(client, circle["id"], bob)) == (["bob"], 1)
+    # what the blocker shows everyone, the blocked member sees too
+    await set_profile_visibility(client, ada, "EVERYONE")
+    assert listed(await seen(client, circle["id"], bob)) == (["ada", "bob"], 2)
+    # the blocker still sees the blocked member, by their own visibility
+    assert listed(await seen(client, circle["id"], ada)) == (["ada", "bob"], 2)
 
 
 async def test_circles_are_found_by_words_in_names_descriptions_and_tags(client):

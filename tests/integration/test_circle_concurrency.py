@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import select
 
 from domain.errors import DomainError
 from domain.members.models import Member, Visibility
@@ -41,14 +42,16 @@ async def make_members(store, *handles: str) -> list[int]:
         return [member.id for member in members]
 
 
-async def create(store, owner_id: int, name: str) -> Circle:
+async def create(
+    store, owner_id: int, name: str, visibility: CircleVisibility = CircleVisibility.OPEN
+) -> Circle:
     async with store.transaction() as tx:
         circle = await circles.create_circle(
             tx,
             actor_id=owner_id,
             name=name,
             description=None,
-            visibility=CircleVisibility.OPEN,
+            visibility=visibility,
             tags=[],
         )
         await tx.commit()
@@ -110,25 +113,44 @@ async def test_concurrent_circles_with_one_name_get_distinct_slugs(store):
     ]
 
 
-async def test_the_owner_leaving_while_others_join_never_leaves_members_without_an_owner(store):
+@pytest.mark.parametrize("visibility", [CircleVisibility.OPEN, CircleVisibility.ON_REQUEST])
+async def test_the_owner_leaving_while_others_join_leaves_no_circle_without_an_owner(
+    store, visibility
+):
     owner, *joiners = await make_members(store, "own", *(f"joiner_{n}" for n in range(4)))
-    circle = await create(store, owner, "Busy")
+    circle = await create(store, owner, "Busy", visibility)
 
-    await asyncio.gather(
+    def join(member: int):
+        return attempt(store, circles.join_circle, actor_id=member, circle_id=circle.id)
+
+    # The leave goes in the middle, so joins come both before and after it.
+    *joined_before, left, joined_after = await asyncio.gather(
+        *(join(member) for member in joiners[:3]),
         attempt(store, circles.leave_circle, actor_id=owner, circle_id=circle.id),
-        *(
-            attempt(store, circles.join_circle, actor_id=member, circle_id=circle.id)
-            for member in joiners
-        ),
+        join(joiners[3]),
     )
+    joined = [*joined_before, joined_after]
 
-    counted, actual, roles = await counted_and_actual(store, circle.id)
-    assert counted == actual
-    assert roles.count(CircleRole.OWNER) == 1
     async with store.reader() as session:
-        total = await session.scalar(
-            select(func.count())
-            .select_from(CircleMembership)
-            .where(CircleMembership.circle_id == circle.id)
+        kept = await session.get(Circle, circle.id)
+        rows = list(
+            await session.scalars(
+                select(CircleMembership).where(CircleMembership.circle_id == circle.id)
+            )
         )
-    assert total == actual
+    if kept is None:
+        # The owner left alone: the circle went, with any requests made before, and no one
+        # came into it after.
+        assert left
+        assert rows == []
+        if visibility is CircleVisibility.OPEN:
+            assert not any(joined)
+        return
+    # Someone joined an open circle first: the owner stays, and owns it.
+    assert visibility is CircleVisibility.OPEN
+    assert not left
+    assert any(joined)
+    counted, actual, roles = await counted_and_actual(store, circle.id)
+    assert counted == actual == 1 + sum(joined) == len(rows)
+    assert roles.count(CircleRole.OWNER) == 1
+    assert kept.owner_id == owner
