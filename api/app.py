@@ -17,6 +17,7 @@ from api import playground
 from api.context import Runtime
 from api.http import GraphQLView, html
 from api.logs import RequestIdMiddleware
+from api.maintenance import running as maintenance_running
 from api.schema import build_schema
 from api.settings import Settings
 
@@ -58,8 +59,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await runtime.store.dispose()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.run_maintenance:
+                    # Stopped (cancelled and awaited) before the pool it uses is closed.
+                    await stack.enter_async_context(
+                        maintenance_running(runtime.store, settings.maintenance_interval)
+                    )
+                yield
+        finally:
+            await runtime.store.dispose()
 
     routes: list[BaseRoute] = [
         # Every method reaches the view, so each refusal is a GraphQL-shaped JSON 405.

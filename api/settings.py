@@ -52,6 +52,8 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     intro_requests_per_broker_per_week: int = 10
+    run_maintenance: bool = True
+    maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
     playground_assets_dir: Path = ROOT / "var" / "graphiql"
 
@@ -138,6 +140,10 @@ class Settings:
             max_tokens=read("MAX_TOKENS", _int_between(100, 100_000), 5000),
             intro_requests_per_broker_per_week=read(
                 "INTRO_REQUESTS_PER_BROKER_PER_WEEK", _int_between(1, 1000), 10
+            ),
+            run_maintenance=read("RUN_MAINTENANCE", _boolean, True),
+            maintenance_interval=read(
+                "MAINTENANCE_INTERVAL_SECONDS", _seconds(1, 86400), dt.timedelta(seconds=60)
             ),
             graphiql=read("GRAPHIQL", _boolean, environment != "production"),
             playground_assets_dir=read("PLAYGROUND_ASSETS_DIR", Path, var_dir / "graphiql"),

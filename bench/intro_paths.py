@@ -5,14 +5,17 @@
 
 It generates a network with skewed degrees (preferential attachment: each newcomer ties to
 1 to 2·E-1 members chosen in proportion to their degree, so a few members become hubs),
-with tie strengths computed from random helps, intros and last contacts, a few profiles
-hidden from some viewers and a few blocks. It loads it into a fresh database — a temporary
+with random helps, intros and last contacts per tie (each connection row holding the
+strength at the last contact, as the app writes it; paths decay it to ``NOW``), a few
+profiles hidden from some viewers and a few blocks. It loads it into a fresh database — a temporary
 SQLite file by default; with a PostgreSQL ``--database-url`` a new database
 ``rapport_bench_<random>`` on that server, dropped at the end unless ``--keep`` — migrated
 with the app's migrations, bulk-loaded (COPY on PostgreSQL, executemany on SQLite) and
 analysed. Then it times ``intro_paths`` for random pairs through the domain function and
 through GraphQL (the app in-process over httpx's ASGI transport, each viewer signed in with
 a token of their own), and ``degree_of_separation`` for batches, and prints percentiles.
+Then it counts the answers that taking each end's ``FRONTIER`` strongest ties by their
+snapshot (not by their strength now) changed, against a search with no frontier limit.
 Timings are reported, never asserted; it stops by itself.
 """
 
@@ -49,6 +52,7 @@ from sqlalchemy import make_url, text  # noqa: E402
 from strawberry import relay  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from api.context import Runtime  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from domain import migrate  # noqa: E402
 from domain.members import sessions  # noqa: E402
@@ -131,7 +135,7 @@ class Tie:
     helps: int
     intros: int
     last_contact: dt.datetime
-    strength: float
+    strength: float  # at the last contact, as the app writes it; it decays from there
 
 
 def _ties(network: Network, seed: int) -> Iterator[Tie]:
@@ -146,7 +150,7 @@ def _ties(network: Network, seed: int) -> Iterator[Tie]:
             intros,
             last_contact,
             strength.strength(
-                help_count=helps, intro_count=intros, last_contact=last_contact, now=NOW
+                help_count=helps, intro_count=intros, last_contact=last_contact, now=last_contact
             ),
         )
 
@@ -414,7 +418,7 @@ async def measure_domain(
     def call(viewer: int, target: int) -> Callable[[], Awaitable[list[paths.IntroPathView]]]:
         async def run() -> list[paths.IntroPathView]:
             async with store.reader() as session:
-                return await paths.intro_paths(session, viewer_id=viewer, target_id=target)
+                return await paths.intro_paths(session, viewer_id=viewer, target_id=target, now=NOW)
 
         return run
 
@@ -446,8 +450,8 @@ async def measure_graphql(
         playground_assets_dir=work / "var" / "graphiql",
         access_token_ttl=dt.timedelta(hours=6),
     )
-    app = create_app(settings)
-    runtime = app.state.runtime
+    runtime = Runtime.create(settings, clock=lambda: NOW)
+    app = create_app(settings, runtime)
     tokens: dict[int, str] = {}
     async with runtime.store.transaction() as tx:
         for viewer in {viewer for viewer, _ in [*warmup, *pairs]}:
@@ -482,6 +486,35 @@ async def measure_graphql(
     finally:
         await runtime.store.dispose()
     return spent, failures
+
+
+async def measure_frontier_proxy(
+    store: Store, pairs: Sequence[tuple[int, int]], found: Sequence[list[paths.IntroPathView]]
+) -> tuple[list[float], Counter[str]]:
+    """Search the pairs again with no frontier limit; count how the answers differ.
+
+    The 3-hop search takes each end's ``FRONTIER`` strongest ties by their snapshot, not by
+    their strength now: this tells what that costs the answers (and the search without it).
+    """
+    limited = paths.FRONTIER
+    paths.FRONTIER = 10**9
+    paths._candidates.cache_clear()  # the statements are built with the frontier in them
+    try:
+        spent, exact = await measure_domain(store, pairs)
+    finally:
+        paths.FRONTIER = limited
+        paths._candidates.cache_clear()
+    compared: Counter[str] = Counter()
+    for got, wanted in zip(found, exact, strict=True):
+        if [p.member_ids for p in got] == [p.member_ids for p in wanted]:
+            compared["same paths"] += 1
+        elif [p.strength for p in got] == [p.strength for p in wanted]:
+            compared["other paths, as strong"] += 1
+        elif got and got[0].strength == wanted[0].strength:
+            compared["same best strength, weaker others"] += 1
+        else:
+            compared["weaker best path"] += 1
+    return spent, compared
 
 
 def _outcomes(found: Sequence[Sequence[paths.IntroPathView]]) -> Counter[str]:
@@ -543,6 +576,10 @@ async def run(args: argparse.Namespace) -> None:
                 spent, found = await measure_domain(store, pairs)
                 hub_spent, hub_found = await measure_domain(store, hub_pairs)
                 degree_spent, degree_found = await measure_degrees(store, batches)
+                exact_spent, proxy = await measure_frontier_proxy(store, pairs, found)
+                hub_exact_spent, hub_proxy = await measure_frontier_proxy(
+                    store, hub_pairs, hub_found
+                )
             finally:
                 await store.dispose()
             graphql_spent, failures = await measure_graphql(url, work, pairs, warmup)
@@ -564,11 +601,17 @@ async def run(args: argparse.Namespace) -> None:
         Timings("GraphQL introPaths (in-process HTTP)", graphql_spent),
         Timings(f"domain degree_of_separation ({BATCH} members)", degree_spent[: len(pairs)]),
         Timings("  the same, hub viewers", degree_spent[len(pairs) :]),
+        Timings("domain intro_paths, no frontier limit", exact_spent),
+        Timings("  the same, hub viewers", hub_exact_spent),
     ]:
         print(timings.row())
     print(f"\nrandom pairs: {dict(sorted(_outcomes(found).items()))}")
     print(f"hub pairs: {dict(sorted(_outcomes(hub_found).items()))}")
     print(f"degrees of separation: {dict(sorted(separation.items()))}")
+    print(
+        f"frontier of {paths.FRONTIER} by snapshot vs none, random pairs: {dict(proxy)}; "
+        f"hub pairs: {dict(hub_proxy)}"
+    )
     if failures:
         print(f"GraphQL requests that failed: {failures}")
 

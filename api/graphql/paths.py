@@ -48,6 +48,7 @@ async def intro_paths(
                 session,
                 viewer_id=viewer_id,
                 target_id=target_id,
+                now=info.context.store.clock(),
                 # An explicit null asks for the default, as leaving the argument out does.
                 max_hops=paths.MAX_HOPS if max_hops is None else max_hops,
                 first=paths.FIRST if first is None else first,

@@ -5,7 +5,12 @@ broker forwards, the target is not a party to the intro and does not learn of it
 shows no profile its parties could not already see; it only carries the messages.
 
 An open intro lapses ``INTRO_TTL`` after it was asked for. Reads show it as expired at
-once; ``expire_intros`` records that (and emits the events) when a worker gets to it.
+once; ``expire_intros`` records that (and emits the events) when the periodic maintenance
+task gets to it, or when the requester asks again.
+
+After an intro was declined (by the broker or the target), its requester may ask for an
+intro to the same member again only after ``relationships.DECLINE_COOLDOWN``, whoever they
+ask to broker it — as after a declined connection request.
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ async def request_intro(
     if await _connections_among(tx.session, actor_id, [target_id]):
         raise DomainError(Code.ALREADY_EXISTS, "you are already connected", "target_id")
     await _refuse_if_asked_already(tx, actor_id, target_id)
+    await _refuse_if_declined_lately(tx, actor_id, target_id)
     await _refuse_past_weekly_limit(tx, broker_id, weekly_limit)
     intro = Intro(
         requester_id=actor_id,
@@ -232,26 +238,38 @@ async def decline_intro(
     return intro
 
 
-async def expire_intros(tx: Transaction, now: dt.datetime) -> int:
-    """Record every open intro past its expiry as expired; return how many there were."""
-    return await _expire(tx, now)
+async def expire_intros(tx: Transaction, now: dt.datetime, *, limit: int | None = None) -> int:
+    """Record open intros past their expiry as expired (at most ``limit``, oldest first);
+    return how many.
+
+    Safe to run in several processes at once: each intro is expired, and its event written,
+    by one transaction only (rows another transaction holds are skipped, and those it
+    expired are no longer open).
+    """
+    return await _expire(tx, now, limit=limit)
 
 
-async def _expire(tx: Transaction, now: dt.datetime, *where: ColumnElement[bool]) -> int:
+async def _expire(
+    tx: Transaction, now: dt.datetime, *where: ColumnElement[bool], limit: int | None = None
+) -> int:
     statement = (
         select(Intro.id)
         .where(Intro.status.in_(OPEN), Intro.expires_at <= now, *where)
         .order_by(Intro.id)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
     intro_ids = list(await tx.session.scalars(statement))
     if not intro_ids:
         return 0
-    await tx.session.execute(
+    # Only the rows this statement changed get an event.
+    expired = await tx.session.scalars(
         update(Intro)
         .where(Intro.id.in_(intro_ids), Intro.status.in_(OPEN))
         .values(status=IntroStatus.EXPIRED)
+        .returning(Intro.id)
     )
+    intro_ids = sorted(expired)
     for intro_id in intro_ids:
         tx.emit(IntroExpired(intro_id=intro_id))
     return len(intro_ids)
@@ -300,6 +318,24 @@ async def _refuse_if_asked_already(tx: Transaction, actor_id: int, target_id: in
         raise DomainError(
             Code.ALREADY_EXISTS,
             "you already asked for an intro to this member; wait for it to be answered",
+            "target_id",
+        )
+
+
+async def _refuse_if_declined_lately(tx: Transaction, actor_id: int, target_id: int) -> None:
+    declined_at = await tx.session.scalar(
+        select(func.max(Intro.responded_at)).where(
+            Intro.requester_id == actor_id,
+            Intro.target_id == target_id,
+            Intro.status == IntroStatus.DECLINED,
+            Intro.responded_at > tx.now - relationships.DECLINE_COOLDOWN,
+        )
+    )
+    if declined_at is not None:
+        again = (declined_at + relationships.DECLINE_COOLDOWN).date().isoformat()
+        raise DomainError(
+            Code.RATE_LIMITED,
+            f"your last intro to this member was declined; you may ask again from {again}",
             "target_id",
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -313,6 +314,42 @@ async def test_the_target_may_decline_once_forwarded(client, store, trio):
     assert body["data"]["member"]["relationship"] is None
     assert "intro.accepted" not in await event_types(store)
     assert refused(await step(client, ACCEPT, cyd, intro_id))[0] == "INVALID_TRANSITION"
+
+
+# Asking again after a decline
+
+
+@pytest.mark.parametrize("decliner", ["broker", "target"])
+async def test_after_a_decline_the_requester_waits_30_days_to_ask_again(
+    client, store, clock, trio, decliner
+):
+    ada, bob, cyd = trio
+    gus, dan = await make_member(client, "gus"), await make_member(client, "dan")
+    await connect(store, (ada, gus), (gus, cyd), (bob, dan))
+    intro_id = await asked(client, ada, bob, cyd)
+    if decliner == "target":
+        await step(client, FORWARD, bob, intro_id)
+    declined = await step(client, DECLINE, cyd if decliner == "target" else bob, intro_id)
+    assert declined["userErrors"] == []
+
+    # when Ada asks again ten days later, through the same broker or another
+    clock.advance(days=10)
+    await log_in_again(client, ada, bob, cyd)
+    again_at = (clock.now + dt.timedelta(days=20)).date().isoformat()
+    for broker in (bob, gus):
+        payload = await request(client, ada, broker, cyd)
+        # then she is told to wait, and until when
+        assert refused(payload) == ("RATE_LIMITED", ["input", "targetId"])
+        assert again_at in payload["userErrors"][0]["message"]
+    assert len(await intro_rows(store)) == 1
+    # ... while an intro to someone else, or Cyd asking to meet her, is not held back
+    assert (await request(client, ada, bob, dan))["userErrors"] == []
+    assert (await request(client, cyd, gus, ada))["userErrors"] == []
+
+    # when the 30 days are over, she may ask again
+    clock.advance(days=20, minutes=1)
+    await log_in_again(client, ada)
+    assert (await request(client, ada, gus, cyd))["userErrors"] == []
 
 
 # Expiry

@@ -7,10 +7,12 @@ import itertools
 import random
 
 import pytest
+from sqlalchemy import update
 
 from domain.errors import Code, DomainError
 from domain.members.models import Member, Visibility
-from domain.network import paths
+from domain.network import graph as network_graph
+from domain.network import paths, relationships
 from domain.network.models import (
     Block,
     Connection,
@@ -26,12 +28,19 @@ BEGINNING = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 class Graph:
-    """Members by handle, ties with chosen strengths, blocks; then the paths between them."""
+    """Members by handle, ties with chosen strengths, blocks; then the paths between them.
+
+    Ties are made (their last contact) and paths read at the store's clock, which tests move.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.ids: dict[str, int] = {}
         self.handles: dict[int, str] = {}
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.store.clock()
 
     async def members(self, *handles: str, visibility: Visibility = Visibility.EVERYONE) -> None:
         async with self.store.transaction() as tx:
@@ -73,6 +82,7 @@ class Graph:
                     connected_at=BEGINNING,
                     help_count=0,
                     intro_count=0,
+                    last_interaction_at=self.now,
                 )
                 tx.session.add(relationship)
                 await tx.session.flush()
@@ -88,6 +98,17 @@ class Graph:
                 )
             await tx.commit()
 
+    async def age(self, one: str, other: str, *, days: float) -> None:
+        """Make a tie's last contact ``days`` before now (its strength then is unchanged)."""
+        low, high = sorted((self.ids[one], self.ids[other]))
+        async with self.store.transaction() as tx:
+            await tx.session.execute(
+                update(Relationship)
+                .where(Relationship.low_member_id == low, Relationship.high_member_id == high)
+                .values(last_interaction_at=self.now - dt.timedelta(days=days))
+            )
+            await tx.commit()
+
     async def block(self, blocker: str, blocked: str) -> None:
         async with self.store.transaction() as tx:
             tx.session.add(
@@ -99,8 +120,12 @@ class Graph:
             )
             await tx.commit()
 
-    async def intros(self, broker: str, *statuses: IntroStatus) -> None:
-        """Record intros asked of a broker (between two members of their own), as they ended."""
+    async def intros(self, broker: str, *statuses: IntroStatus, days_ago: float = 0) -> None:
+        """Record intros asked of a broker (between two members of their own), as they ended.
+
+        Asked ``days_ago``: an intro still open 14 days after it was asked has lapsed.
+        """
+        asked = self.now - dt.timedelta(days=days_ago)
         async with self.store.transaction() as tx:
             for status in statuses:
                 forwarded = status in (IntroStatus.FORWARDED, IntroStatus.ACCEPTED)
@@ -111,12 +136,19 @@ class Graph:
                         target_id=self.ids["t"],
                         message="please",
                         status=status,
-                        created_at=BEGINNING,
-                        forwarded_at=BEGINNING if forwarded else None,
-                        expires_at=BEGINNING + dt.timedelta(days=14),
+                        created_at=asked,
+                        forwarded_at=asked if forwarded else None,
+                        expires_at=asked + dt.timedelta(days=14),
                     )
                 )
             await tx.commit()
+
+    async def responsiveness(self, *handles: str) -> dict[str, float]:
+        async with self.store.reader() as session:
+            found = await broker_responsiveness(
+                session, [self.ids[h] for h in handles], now=self.now
+            )
+        return {self.handles[m]: round(score, 3) for m, score in found.items()}
 
     async def paths(
         self, viewer: str = "v", target: str = "t", **options: int
@@ -124,7 +156,11 @@ class Graph:
         """Return each path as "v-a-t" with its strength, best first."""
         async with self.store.reader() as session:
             found = await intro_paths(
-                session, viewer_id=self.ids[viewer], target_id=self.ids[target], **options
+                session,
+                viewer_id=self.ids[viewer],
+                target_id=self.ids[target],
+                now=self.now,
+                **options,
             )
         return [
             ("-".join(self.handles[m] for m in path.member_ids), path.strength) for path in found
@@ -287,15 +323,87 @@ async def test_a_broker_is_neutral_until_asked_a_few_times(graph):
     await graph.intros("b", IntroStatus.DECLINED, IntroStatus.FORWARDED, IntroStatus.FORWARDED)
     await graph.intros("c", IntroStatus.REQUESTED, IntroStatus.REQUESTED, IntroStatus.REQUESTED)
 
-    async with graph.store.reader() as session:
-        found = await broker_responsiveness(session, [graph.ids[h] for h in "abcd"])
+    assert await graph.responsiveness(*"abcd") == {"a": 0.5, "b": 0.667, "c": 0.5, "d": 0.5}
 
-    assert {graph.handles[m]: round(score, 3) for m, score in found.items()} == {
-        "a": 0.5,
-        "b": 0.667,
-        "c": 0.5,
-        "d": 0.5,
-    }
+
+async def test_intros_left_open_past_their_expiry_count_as_not_passed_on(graph):
+    # given intros nobody recorded as expired: open, asked 15 days ago
+    await graph.intros("a", IntroStatus.REQUESTED, IntroStatus.REQUESTED, days_ago=15)
+    await graph.intros("a", IntroStatus.DECLINED)
+    # ... and forwarded ones whose target never answered: the broker did their part
+    await graph.intros("b", *[IntroStatus.FORWARDED] * 3, days_ago=15)
+    await graph.intros("c", *[IntroStatus.REQUESTED] * 3, days_ago=13)
+
+    assert await graph.responsiveness(*"abc") == {"a": 0.0, "b": 1.0, "c": 0.5}
+
+    # and a broker who lets every intro lapse comes last among equally strong paths
+    await graph.ties(("v", "a", 0.5), ("a", "t", 0.5), ("v", "c", 0.5), ("c", "t", 0.5))
+    assert await graph.paths() == [("v-c-t", 0.5), ("v-a-t", 0.5)]
+
+
+# Strength decays: a tie halves every 120 days without contact.
+
+
+async def test_an_old_strong_tie_loses_to_a_fresh_weaker_one(graph, clock):
+    await graph.ties(("v", "a", 0.9), ("a", "t", 0.9), ("v", "b", 0.5), ("b", "t", 0.5))
+    assert await graph.paths() == [("v-a-t", 0.9), ("v-b-t", 0.5)]
+
+    # when Ada last heard from the viewer 240 days ago (two half-lives)
+    await graph.age("v", "a", days=240)
+
+    # then her path is as strong as that tie is now, and the fresh path comes first
+    assert await graph.paths() == [("v-b-t", 0.5), ("v-a-t", 0.225)]
+
+    # and as time passes, every tie fades from its last contact
+    clock.advance(days=120)
+    assert await graph.paths() == [("v-b-t", 0.25), ("v-a-t", 0.1125)]
+
+
+@pytest.mark.parametrize(("one", "other"), [("v", "c"), ("c", "d"), ("d", "t")])
+async def test_an_old_tie_anywhere_on_a_longer_path_weakens_it(graph, one, other):
+    await graph.ties(("v", "c", 0.8), ("c", "d", 0.8), ("d", "t", 0.8))
+    await graph.ties(("v", "b", 0.5), ("b", "t", 0.5))
+    assert await graph.paths() == [("v-c-d-t", 0.8), ("v-b-t", 0.5)]
+
+    await graph.age(one, other, days=240)
+
+    assert await graph.paths() == [("v-b-t", 0.5), ("v-c-d-t", 0.2)]
+
+
+async def test_a_paths_strength_is_that_of_its_weakest_relationship_now(graph, clock):
+    # given ties made and strengthened through the app's own commands, at different times
+    async with graph.store.transaction() as tx:
+        for one, other in (("v", "a"), ("a", "t"), ("v", "b"), ("b", "t")):
+            await relationships.connect(
+                tx,
+                member_id=graph.ids[one],
+                other_id=graph.ids[other],
+                context="met",
+                introduced_by_id=None,
+            )
+        for _ in range(3):
+            await relationships.record_help(tx, member_id=graph.ids["v"], other_id=graph.ids["a"])
+        await tx.commit()
+    clock.advance(days=61, hours=5)
+    async with graph.store.transaction() as tx:
+        await relationships.record_help(tx, member_id=graph.ids["a"], other_id=graph.ids["t"])
+        await relationships.record_intro(tx, member_id=graph.ids["b"], other_id=graph.ids["t"])
+        await tx.commit()
+    clock.advance(days=17, minutes=3)
+
+    found = dict(await graph.paths())
+
+    # then each path is as strong as its weakest relationship says it is now
+    async with graph.store.reader() as session:
+        for path, strongest in found.items():
+            members = [graph.ids[handle] for handle in path.split("-")]
+            ties = [
+                (await network_graph.ties_with(session, viewer_id=one, member_ids=[other]))[other]
+                for one, other in itertools.pairwise(members)
+            ]
+            assert strongest == min(tie.strength(graph.now) for tie in ties), path
+    assert list(found) == ["v-a-t", "v-b-t"]
+    assert 0 < found["v-b-t"] < found["v-a-t"] < 0.5
 
 
 @pytest.mark.parametrize(
@@ -351,7 +459,10 @@ def _expected_paths(
     viewer: str,
     target: str,
 ) -> list[tuple[str, float]]:
-    """Every path by brute force, ranked as the product ranks them (brokers all neutral)."""
+    """Every path by brute force, ranked as the product ranks them (brokers all neutral).
+
+    ``ties``: each tie's strength now.
+    """
 
     def neighbours(member: str) -> set[str]:
         return {other for pair in ties if member in pair for other in pair if other != member}
@@ -397,7 +508,7 @@ def _expected_paths(
 
 
 async def test_the_paths_are_those_a_brute_force_search_finds(store):
-    # given a random network with hidden profiles and blocks
+    # given a random network with hidden profiles, blocks and ties of all ages
     rng = random.Random(11)
     handles = [f"m{number:02d}" for number in range(40)]
     shows = {
@@ -406,11 +517,17 @@ async def test_the_paths_are_those_a_brute_force_search_finds(store):
     graph = Graph(store)
     for visibility in Visibility:
         await graph.members(*(h for h in handles if shows[h] is visibility), visibility=visibility)
-    ties: dict[frozenset[str], float] = {}
-    while len(ties) < 110:
+    snapshots: dict[frozenset[str], float] = {}
+    while len(snapshots) < 110:
         one, other = rng.sample(handles, 2)
-        ties.setdefault(frozenset((one, other)), rng.choice([0.2, 0.4, 0.6, 0.8]))
-    await graph.ties(*((min(pair), max(pair), strength) for pair, strength in ties.items()))
+        snapshots.setdefault(frozenset((one, other)), rng.choice([0.2, 0.4, 0.6, 0.8]))
+    await graph.ties(*((min(pair), max(pair), strength) for pair, strength in snapshots.items()))
+    # ... each tie last in contact up to 400 days ago: as strong now as 120-day halvings leave
+    ties: dict[frozenset[str], float] = {}
+    for pair, snapshot in snapshots.items():
+        days = rng.choice([0, rng.uniform(0, 400)])
+        await graph.age(min(pair), max(pair), days=days)
+        ties[pair] = round(snapshot * 0.5 ** (days / 120), 4)
     blocks: set[tuple[str, str]] = set()
     while len(blocks) < 8:
         one, other = rng.sample(handles, 2)
