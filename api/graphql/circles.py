@@ -17,7 +17,7 @@ from api.graphql.circle_loaders import circle_loaders
 from api.graphql.commands import mutate
 from api.graphql.ids import database_id, input_id
 from api.graphql.members import Member, Tag
-from api.graphql.pagination import Connection, offset_after, offset_connection, page_size
+from api.graphql.pagination import Connection, offset_connection, page_size, window
 from domain.network import circle_read, circles
 from domain.network.circle_read import CircleSuggestion as Suggestion
 from domain.network.circle_read import MemberPage
@@ -114,9 +114,15 @@ class Circle(relay.Node):
         description="Members whose profile the viewer may see: owner, then moderators, first."
     )
     async def members(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CircleMember]:
-        limit, offset = page_size(first), offset_after(after)
+        wanted = window(first, after, last, before)
+        limit, offset = wanted.limit, wanted.offset
         page = await circle_loaders(info.context).members.load((self.id, limit, offset))
         found = await _members_of(info, page)
         return offset_connection(
@@ -126,6 +132,7 @@ class Circle(relay.Node):
             ],
             offset=offset,
             has_next=page.has_next,
+            backward=wanted.backward,
             total=page.total,
         )
 
@@ -134,9 +141,15 @@ class Circle(relay.Node):
         "circle (owner or moderator)."
     )
     async def join_requests(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[CircleJoinRequest] | None:
-        limit, offset = page_size(first), offset_after(after)
+        wanted = window(first, after, last, before)
+        limit, offset = wanted.limit, wanted.offset
         loaders = circle_loaders(info.context)
         membership = await loaders.viewer_memberships.load(self.id)
         if (
@@ -151,6 +164,7 @@ class Circle(relay.Node):
             [CircleJoinRequest(member=member, requested_at=entry.since) for entry, member in found],
             offset=offset,
             has_next=page.has_next,
+            backward=wanted.backward,
             total=page.total,
         )
 
@@ -211,9 +225,15 @@ class CircleSuggestion:
 
 
 async def circles_query(
-    info: Info, query: str | None = None, first: int | None = None, after: str | None = None
+    info: Info,
+    query: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Circle]:
-    limit, offset = page_size(first), offset_after(after)
+    wanted = window(first, after, last, before)
+    limit, offset = wanted.limit, wanted.offset
     async with info.context.store.reader() as session:
         page = await circle_read.search_circles(
             session,
@@ -227,6 +247,7 @@ async def circles_query(
         [Circle.of(row) for row in page.circles],
         offset=offset,
         has_next=page.has_next,
+        backward=wanted.backward,
         total=page.total,
     )
 

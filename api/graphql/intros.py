@@ -13,7 +13,7 @@ from api.errors import UserError
 from api.graphql.commands import mutate
 from api.graphql.ids import argument_id, database_ids, input_id
 from api.graphql.members import Member
-from api.graphql.pagination import Connection, offset_after, offset_connection, page_size
+from api.graphql.pagination import Connection, offset_connection, window
 from domain.network import intros
 from domain.network.intros import IntroRole, IntroView
 from domain.network.models import Intro as IntroRow
@@ -135,9 +135,12 @@ async def viewer_intros(
     status: list[IntroStatus] | None = None,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Intro]:
     viewer_id = await info.context.require_viewer()
-    limit, offset = page_size(first), offset_after(after)
+    wanted = window(first, after, last, before)
+    limit, offset = wanted.limit, wanted.offset
     async with info.context.store.reader() as session:
         page = await intros.viewer_intros(
             session,
@@ -152,6 +155,7 @@ async def viewer_intros(
         [Intro.of(view) for view in page.intros],
         offset=offset,
         has_next=page.has_next,
+        backward=wanted.backward,
         total=page.total,
     )
 

@@ -14,7 +14,7 @@ from api.context import Info
 from api.errors import UserError
 from api.graphql.commands import mutate
 from api.graphql.ids import database_ids
-from api.graphql.pagination import Connection, offset_after, offset_connection, page_size
+from api.graphql.pagination import Connection, offset_connection, window
 from domain.members import read, service
 from domain.members.models import GoalKind, GoalStatus, TagRole, Visibility
 from domain.members.read import GiveView, GoalView, Profile, TagView
@@ -232,13 +232,18 @@ class Member(relay.Node):
 
     @strawberry.field(description="This member's connections, newest first; null when hidden.")
     async def connections(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Member] | None:
         from api.graphql.network import connections_of
 
         if not self.profile.shows_connections:
             return None
-        return await connections_of(info, self.id, first, after)
+        return await connections_of(info, self.id, first, after, last, before)
 
     @strawberry.field(description="Members connected to both this member and `with`.")
     async def mutual_connections(
@@ -247,12 +252,14 @@ class Member(relay.Node):
         with_: Annotated[strawberry.ID, strawberry.argument(name="with")],
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Member] | None:
         from api.graphql.network import mutual_connections
 
         if not (self.profile.shows_connections or self.profile.is_viewer):
             return None
-        return await mutual_connections(info, self.id, with_, first, after)
+        return await mutual_connections(info, self.id, with_, first, after, last, before)
 
     @strawberry.field(description="The sign-in email; the member alone sees it.")
     def email(self) -> str | None:
@@ -310,8 +317,11 @@ async def search_members(
     tags: list[str] | None = None,
     first: int | None = None,
     after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Member]:
-    limit, offset = page_size(first), offset_after(after)
+    wanted = window(first, after, last, before)
+    limit, offset = wanted.limit, wanted.offset
     async with info.context.store.reader() as session:
         page = await read.search_members(
             session,
@@ -326,6 +336,7 @@ async def search_members(
         [Member.of(profile) for profile in page.profiles],
         offset=offset,
         has_next=page.has_next,
+        backward=wanted.backward,
         total=page.total,
     )
 

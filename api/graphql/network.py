@@ -15,7 +15,14 @@ from api.context import Info
 from api.errors import BadArgument, UserError
 from api.graphql.commands import mutate
 from api.graphql.ids import argument_id, database_id, database_ids, input_id
-from api.graphql.pagination import Connection, Edge, PageInfo, page_size
+from api.graphql.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    offset_connection,
+    page_size,
+    window,
+)
 from domain.members.visibility import Relation
 from domain.network import graph, relationships
 from domain.network.graph import Tie
@@ -134,34 +141,42 @@ def _keyset_cursor(since: dt.datetime, member_id: int) -> str:
     return base64.urlsafe_b64encode(f"k:{since.isoformat()}|{member_id}".encode()).decode()
 
 
-def _keyset_after(after: str | None) -> tuple[dt.datetime, int] | None:
-    if after is None:
+def _keyset(cursor: str | None, argument: str) -> tuple[dt.datetime, int] | None:
+    if cursor is None:
         return None
     try:
-        kind, _, rest = base64.urlsafe_b64decode(after.encode()).decode().partition(":")
+        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         since_text, _, member_text = rest.rpartition("|")
         since, member_id = dt.datetime.fromisoformat(since_text), database_id(member_text)
         if kind == "k" and member_id is not None and since.tzinfo is not None:
             return since, member_id
     except (binascii.Error, UnicodeError, ValueError):
         pass
-    raise BadArgument("`after` is not a cursor this list gave out", argument="after")
+    raise BadArgument(f"`{argument}` is not a cursor this list gave out", argument=argument)
 
 
 async def connections_of(
-    info: Info, member_id: int, first: int | None, after: str | None
+    info: Info,
+    member_id: int,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
 ) -> Connection[Member]:
     """A page of a member's connections the viewer may see, newest first."""
     from api.graphql.members import Member
 
-    limit, key = page_size(first), _keyset_after(after)
+    if (last is not None or before is not None) and (first is not None or after is not None):
+        raise BadArgument("page forward (`first`/`after`) or back (`last`/`before`), not both")
+    backward = last is not None or before is not None
     async with info.context.store.reader() as session:
         page = await graph.connections_of(
             session,
             viewer_id=await info.context.viewer_id(),
             member_id=member_id,
-            limit=limit,
-            after=key,
+            limit=page_size(last if backward else first),
+            after=_keyset(after, "after"),
+            before=_keyset(before, "before"),
         )
     profiles = await info.context.loaders.profiles.load_many([e.other_id for e in page.entries])
     edges = [
@@ -169,14 +184,17 @@ async def connections_of(
         for entry, profile in zip(page.entries, profiles, strict=True)
         if profile is not None
     ]
+    first_entry, last_entry = (page.entries[0], page.entries[-1]) if page.entries else (None, None)
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next,
-            has_previous_page=key is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=_keyset_cursor(page.entries[-1].since, page.entries[-1].other_id)
-            if page.entries
+            has_previous_page=page.has_previous,
+            start_cursor=_keyset_cursor(first_entry.since, first_entry.other_id)
+            if first_entry
+            else None,
+            end_cursor=_keyset_cursor(last_entry.since, last_entry.other_id)
+            if last_entry
             else None,
         ),
         total_count=page.total,
@@ -184,14 +202,20 @@ async def connections_of(
 
 
 async def mutual_connections(
-    info: Info, member_id: int, other: strawberry.ID, first: int | None, after: str | None
+    info: Info,
+    member_id: int,
+    other: strawberry.ID,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
 ) -> Connection[Member]:
     """Members connected to both this member and another, strongest ties first."""
     from api.graphql.members import Member
-    from api.graphql.pagination import offset_after, offset_connection
 
     other_id = argument_id(other, "Member", argument="with")
-    limit, offset = page_size(first), offset_after(after)
+    wanted = window(first, after, last, before)
+    limit, offset = wanted.limit, wanted.offset
     others = await info.context.loaders.profiles.load(other_id)
     # Mutuals with the viewer are among the viewer's own connections; between two others,
     # both must show their connections to the viewer (the caller checked this member).
@@ -215,23 +239,30 @@ async def mutual_connections(
         [Member.of(p) for p in profiles if p is not None],
         offset=offset,
         has_next=has_next,
+        backward=wanted.backward,
         total=total,
     )
 
 
 async def connection_requests(
-    info: Info, first: int | None = None, after: str | None = None
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Connection[Relationship]:
-    from api.graphql.pagination import offset_after, offset_connection
-
     viewer_id = await info.context.require_viewer()
-    limit, offset = page_size(first), offset_after(after)
+    wanted = window(first, after, last, before)
     async with info.context.store.reader() as session:
         ties, has_next = await graph.incoming_requests(
-            session, viewer_id=viewer_id, limit=limit, offset=offset
+            session, viewer_id=viewer_id, limit=wanted.limit, offset=wanted.offset
         )
     return offset_connection(
-        [Relationship.of(tie) for tie in ties], offset=offset, has_next=has_next, total=None
+        [Relationship.of(tie) for tie in ties],
+        offset=wanted.offset,
+        has_next=has_next,
+        backward=wanted.backward,
+        total=None,
     )
 
 

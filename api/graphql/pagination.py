@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
@@ -56,6 +57,36 @@ def page_size(first: int | None) -> int:
     return first
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Which slice of a ranked list a page asks for."""
+
+    offset: int
+    limit: int
+    backward: bool
+
+
+def window(
+    first: int | None, after: str | None, last: int | None = None, before: str | None = None
+) -> Window:
+    """Return the slice for Relay arguments: `first`/`after` forward, `last`/`before` back."""
+    if last is None and before is None:
+        return Window(offset_after(after), page_size(first), backward=False)
+    if first is not None or after is not None:
+        raise BadArgument("page forward (`first`/`after`) or back (`last`/`before`), not both")
+    if before is None:
+        raise BadArgument(
+            "`last` needs `before`: page back from a cursor this list gave out",
+            argument="before",
+        )
+    size = DEFAULT_PAGE if last is None else last
+    if not 0 <= size <= MAX_PAGE:
+        raise BadArgument(f"`last` must be between 0 and {MAX_PAGE}", argument="last")
+    end = offset_after(before) - 1
+    start = max(end - size, 0)
+    return Window(start, end - start, backward=True)
+
+
 def _encode(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
@@ -74,9 +105,18 @@ def offset_after(after: str | None) -> int:
 
 
 def offset_connection(
-    nodes: Sequence[T], *, offset: int, has_next: bool, total: int | None
+    nodes: Sequence[T],
+    *,
+    offset: int,
+    has_next: bool,
+    total: int | None,
+    backward: bool = False,
 ) -> Connection[T]:
-    """Return one page of a list ranked by the database, with cursors by position."""
+    """Return one page of a list ranked by the database, with cursors by position.
+
+    A page read backward ends just before its `before` cursor, so more follows it.
+    """
+    has_next = has_next or backward
     edges = [Edge(cursor=_encode(offset + index), node=node) for index, node in enumerate(nodes)]
     return Connection(
         edges=edges,

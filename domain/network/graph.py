@@ -9,8 +9,9 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -74,6 +75,7 @@ class ConnectionEntry:
 class Page:
     entries: list[ConnectionEntry]
     has_next: bool
+    has_previous: bool
     total: int
 
 
@@ -124,44 +126,55 @@ async def connections_of(
     viewer_id: int | None,
     member_id: int,
     limit: int,
-    after: tuple[dt.datetime, int] | None,
+    after: tuple[dt.datetime, int] | None = None,
+    before: tuple[dt.datetime, int] | None = None,
 ) -> Page:
     """Return one page of a member's connections the viewer may see, newest first.
 
-    Pages follow a (since, member id) key; members whose profile the viewer may not see are
-    left out of the page and of the total alike.
+    Pages follow a (since, member id) key, forward after one or backward before one;
+    members whose profile the viewer may not see are left out of the page and the total.
     """
     visible = Connection.other_id.in_(select(Member.id).where(visible_members(viewer_id)))
+    key = (Connection.since, Connection.other_id)
     statement = select(
         Connection.other_id,
         Connection.relationship_id,
         Connection.since,
         func.count().over().label("total"),
     ).where(Connection.member_id == member_id, visible)
-    total_statement = None
     if after is not None:
-        since, other_id = after
-        # Keyset pagination: the total must count the whole list, not what is left of it.
-        total_statement = select(func.count()).where(Connection.member_id == member_id, visible)
-        statement = statement.where(
-            or_(
-                Connection.since < since,
-                and_(Connection.since == since, Connection.other_id < other_id),
-            )
-        )
-    rows = (
-        await session.execute(
-            statement.order_by(Connection.since.desc(), Connection.other_id.desc()).limit(limit + 1)
-        )
-    ).all()
+        statement = statement.where(tuple_(*key) < _key_value(after))
+    if before is not None:
+        statement = statement.where(tuple_(*key) > _key_value(before))
+    # Backward pages read up from the key, nearest first, then turn round.
+    order = (key[0].asc(), key[1].asc()) if before is not None else (key[0].desc(), key[1].desc())
+    found = (await session.execute(statement.order_by(*order).limit(limit + 1))).all()
+    more = len(found) > limit
+    rows = list(found[:limit])
+    if before is not None:
+        rows.reverse()
     total = rows[0].total if rows else 0
-    if total_statement is not None:
-        total = await session.scalar(total_statement.select_from(Connection)) or 0
+    if after is not None or before is not None:
+        # The window count saw only what is left past the key: count the whole list.
+        total = (
+            await session.scalar(
+                select(func.count())
+                .select_from(Connection)
+                .where(Connection.member_id == member_id, visible)
+            )
+            or 0
+        )
     return Page(
-        entries=[ConnectionEntry(r.other_id, r.relationship_id, r.since) for r in rows[:limit]],
-        has_next=len(rows) > limit,
+        entries=[ConnectionEntry(r.other_id, r.relationship_id, r.since) for r in rows],
+        has_next=more if before is None else True,
+        has_previous=after is not None if before is None else more,
         total=total,
     )
+
+
+def _key_value(key: tuple[dt.datetime, int]) -> ColumnElement[Any]:
+    # Typed like the columns, so SQLite compares timestamps as it stores them.
+    return tuple_(literal(key[0], Connection.since.type), literal(key[1], Connection.other_id.type))
 
 
 async def mutual_counts(

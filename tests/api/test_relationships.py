@@ -428,3 +428,33 @@ async def test_the_viewer_sees_each_members_degree_of_separation(client):
     assert [await degree(h) for h in ("bob", "cyd", "dan", "eve", "ada")] == [1, 2, 3, None, None]
     assert await degree("bob", token=None) is None
     assert eve  # a stranger to everyone
+
+
+async def test_connections_can_be_read_backward(client):
+    ada = await member(client, "ada")
+    for n in range(5):
+        await connect(client, ada, await member(client, f"peer_{n}"))
+    query = """
+    query($first: Int, $after: String, $last: Int, $before: String) {
+      viewer { connections(first: $first, after: $after, last: $last, before: $before) {
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges { node { handle } }
+      } }
+    }
+    """
+
+    async def page(**variables):
+        body = await gql(client, query, variables, token=ada["token"])
+        assert "errors" not in body, body
+        return body["data"]["viewer"]["connections"]
+
+    one = await page(first=2)
+    two = await page(first=2, after=one["pageInfo"]["endCursor"])
+    back = await page(last=2, before=two["pageInfo"]["startCursor"])
+
+    assert [e["node"]["handle"] for e in back["edges"]] == [
+        e["node"]["handle"] for e in one["edges"]
+    ]
+    assert back["pageInfo"]["hasPreviousPage"] is False
+    assert back["pageInfo"]["hasNextPage"] is True
+    assert two["pageInfo"]["hasPreviousPage"] is True

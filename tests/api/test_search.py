@@ -110,3 +110,29 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(client, statem
     # the tags' ids, the ranked ids, the page's rows, then the skills and the gives of all
     # its members at once
     assert large == 5, statements.seen
+
+
+async def test_pages_can_be_read_backward_from_a_cursor(client):
+    for n in range(7):
+        await make_member(client, f"dev_{n}", skills=["python"])
+    backward = """
+    query($before: String, $last: Int) {
+      searchMembers(tags: ["python"], last: $last, before: $before) {
+        pageInfo { hasNextPage hasPreviousPage startCursor } edges { node { handle } }
+      }
+    }
+    """
+    first = await search(client, tags=["python"], first=3)
+    second = await search(client, tags=["python"], first=3, after=first["pageInfo"]["endCursor"])
+    start_of_second = second["edges"][0]["cursor"]
+
+    body = await gql(client, backward, {"before": start_of_second, "last": 3})
+    page = body["data"]["searchMembers"]
+    assert [e["node"]["handle"] for e in page["edges"]] == [
+        e["node"]["handle"] for e in first["edges"]
+    ]
+    assert page["pageInfo"]["hasNextPage"] is True
+    assert page["pageInfo"]["hasPreviousPage"] is False
+
+    body = await gql(client, backward, {"last": 3})
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"

@@ -41,7 +41,8 @@ def test_the_contract_names_are_in_the_schema():
         "createCircle(input: CreateCircleInput!): CreateCirclePayload!",
         "joinCircle(input: JoinCircleInput!): JoinCirclePayload!",
         "introPaths(first: Int = 5, maxHops: Int = 3, to: ID!): [IntroPath!]!",
-        "circles(after: String = null, first: Int = null, query: String = null)",
+        "circles(after: String = null, before: String = null, first: Int = null, "
+        "last: Int = null, query: String = null)",
         "enum ErrorCode",
         "type UserError",
     ):
