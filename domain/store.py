@@ -8,6 +8,7 @@ writers queue on the busy timeout instead of failing when the reader upgrades to
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Enum,
     Integer,
     MetaData,
     TypeDecorator,
@@ -67,6 +69,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL ids are 64-bit.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def enum_column(kind: type[enum.Enum]) -> Enum:
+    """Return the column type of a Python enum: its names as short strings, checked."""
+    return Enum(kind, native_enum=False, length=16, validate_strings=True)
 
 
 class Base(DeclarativeBase):

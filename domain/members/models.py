@@ -5,14 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.store import Base, Id
-
-
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=16, validate_strings=True)
+from domain.store import Base, Id, enum_column
 
 
 class Visibility(enum.Enum):
@@ -62,7 +58,7 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     label: Mapped[str] = mapped_column(String(60))
-    kind: Mapped[TagKind] = mapped_column(_enum(TagKind))
+    kind: Mapped[TagKind] = mapped_column(enum_column(TagKind))
     created_at: Mapped[dt.datetime]
 
 
@@ -83,12 +79,12 @@ class Member(Base):
     help_requests_per_week: Mapped[int]
     quiet_hours_start: Mapped[dt.time | None]
     quiet_hours_end: Mapped[dt.time | None]
-    visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
-    location_visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
-    seeks_visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
-    gives_visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
-    goals_visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
-    connections_visibility: Mapped[Visibility] = mapped_column(_enum(Visibility))
+    visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
+    location_visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
+    seeks_visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
+    gives_visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
+    goals_visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
+    connections_visibility: Mapped[Visibility] = mapped_column(enum_column(Visibility))
     # What full-text search indexes (FTS5 on SQLite, a GIN tsvector index on PostgreSQL);
     # rebuilt by the service whenever a searchable part of the profile changes.
     search_text: Mapped[str] = mapped_column(Text)
@@ -102,7 +98,7 @@ class MemberTag(Base):
     member_id: Mapped[int] = mapped_column(
         Id, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[TagRole] = mapped_column(_enum(TagRole), primary_key=True)
+    role: Mapped[TagRole] = mapped_column(enum_column(TagRole), primary_key=True)
     tag_id: Mapped[int] = mapped_column(Id, ForeignKey("tags.id"), primary_key=True)
     position: Mapped[int]
 
@@ -137,9 +133,9 @@ class Goal(Base):
         Id, ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
     title: Mapped[str] = mapped_column(String(140))
-    kind: Mapped[GoalKind] = mapped_column(_enum(GoalKind))
+    kind: Mapped[GoalKind] = mapped_column(enum_column(GoalKind))
     until: Mapped[dt.date | None]
-    status: Mapped[GoalStatus] = mapped_column(_enum(GoalStatus))
+    status: Mapped[GoalStatus] = mapped_column(enum_column(GoalStatus))
     created_at: Mapped[dt.datetime]
 
 

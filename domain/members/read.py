@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    column,
     func,
-    literal_column,
     select,
-    table,
-    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +31,7 @@ from domain.members.models import (
     Visibility,
 )
 from domain.members.visibility import Relation, can_see, relations, shown_to, visible_members
+from domain.search import full_text, words_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,9 +236,6 @@ async def _goals(session: AsyncSession, where: ColumnElement[bool]) -> list[Goal
     ]
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 async def search_members(
     session: AsyncSession,
     *,
@@ -259,7 +251,7 @@ async def search_members(
     on PostgreSQL) with every word as a prefix; tags match skills, interests and the gives the
     viewer may see, and a member matching more of them ranks higher.
     """
-    words = _WORD.findall((query or "").lower())[:10]
+    words = words_of(query)
     slugs = [slug for slug in (tag_rules.normalise(tag) for tag in tags) if slug][:10]
     # Rank ids alone (narrow rows sort fast), then read the page's rows.
     statement = select(Member.id).where(visible_members(viewer_id))
@@ -291,7 +283,13 @@ async def search_members(
         statement = statement.join(matched, matched.c.member_id == Member.id)
         order.append(matched.c.hits.desc())
     if words:
-        statement, rank = _full_text(session, statement, words)
+        statement, rank = full_text(
+            session.get_bind().dialect.name,
+            statement,
+            id_column=Member.id,
+            search_text=Member.search_text,
+            words=words,
+        )
         order.append(rank)
     order.append(Member.id.desc())
     statement = statement.add_columns(func.count().over().label("total"))
@@ -311,30 +309,3 @@ async def search_members(
         total=rows[0].total if rows else 0,
         has_next=len(rows) > limit,
     )
-
-
-_members_fts = table("members_fts", column("rowid"))
-
-
-def _full_text(
-    session: AsyncSession, statement: Select[Any], words: list[str]
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    if session.get_bind().dialect.name == "postgresql":
-        document = func.to_tsvector(literal_column("'simple'"), Member.search_text)
-        query = func.to_tsquery(
-            literal_column("'simple'"), " & ".join(f"{word}:*" for word in words)
-        )
-        statement = statement.where(document.op("@@")(query))
-        return statement, func.ts_rank(document, query).desc()
-    # bm25() works only in a query FTS5 drives itself, so rank in a subquery of its own.
-    matches = (
-        select(
-            _members_fts.c.rowid.label("member_id"),
-            func.bm25(literal_column("members_fts")).label("rank"),
-        )
-        .where(text("members_fts MATCH :match"))
-        .params(match=" ".join(f'"{word}"*' for word in words))
-        .subquery()
-    )
-    statement = statement.join(matches, matches.c.member_id == Member.id)
-    return statement, matches.c.rank.asc()  # bm25 is lower for better matches

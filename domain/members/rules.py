@@ -183,3 +183,15 @@ def text_problem(text: str) -> str | None:
     if any(unicodedata.category(char) == "Cc" and not char.isspace() for char in text):
         return "remove the control characters (such as NUL) from this text"
     return None
+
+
+def optional_text(value: str | None, *, limit: int) -> str | None:
+    """Return free text trimmed (None when blank); raise ValueError saying what is wrong."""
+    value = (value or "").strip() or None
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise ValueError(f"at most {limit} characters")
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    return value

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,16 +15,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Select,
     and_,
     case,
-    column,
     func,
     literal_column,
     or_,
     select,
-    table,
-    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +39,7 @@ from domain.network.models import (
     Connection,
     MembershipStatus,
 )
+from domain.search import full_text, words_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,9 +244,6 @@ async def _pages(
     }
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 async def search_circles(
     session: AsyncSession,
     *,
@@ -264,11 +257,17 @@ async def search_circles(
     Without words, every circle the viewer may see is listed, the largest first. Words match
     names, descriptions and tags by the database's full-text index, each as a prefix.
     """
-    words = _WORD.findall((query or "").lower())[:10]
+    words = words_of(query)
     statement = select(Circle).where(visible_circles(viewer_id))
     order: list[ColumnElement[Any]] = []
     if words:
-        statement, rank = _full_text(session, statement, words)
+        statement, rank = full_text(
+            session.get_bind().dialect.name,
+            statement,
+            id_column=Circle.id,
+            search_text=Circle.search_text,
+            words=words,
+        )
         order.append(rank)
     order += [Circle.member_count.desc(), Circle.id.desc()]
     statement = statement.add_columns(func.count().over().label("total"))
@@ -278,33 +277,6 @@ async def search_circles(
         total=rows[0].total if rows else 0,
         has_next=len(rows) > limit,
     )
-
-
-_circles_fts = table("circles_fts", column("rowid"))
-
-
-def _full_text(
-    session: AsyncSession, statement: Select[Any], words: list[str]
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    if session.get_bind().dialect.name == "postgresql":
-        document = func.to_tsvector(literal_column("'simple'"), Circle.search_text)
-        query = func.to_tsquery(
-            literal_column("'simple'"), " & ".join(f"{word}:*" for word in words)
-        )
-        statement = statement.where(document.op("@@")(query))
-        return statement, func.ts_rank(document, query).desc()
-    # bm25() works only in a query FTS5 drives itself, so rank in a subquery of its own.
-    matches = (
-        select(
-            _circles_fts.c.rowid.label("circle_id"),
-            func.bm25(literal_column("circles_fts")).label("rank"),
-        )
-        .where(text("circles_fts MATCH :circle_match"))
-        .params(circle_match=" ".join(f'"{word}"*' for word in words))
-        .subquery()
-    )
-    statement = statement.join(matches, matches.c.circle_id == Circle.id)
-    return statement, matches.c.rank.asc()  # bm25 is lower for better matches
 
 
 async def suggested_circles(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.errors import Checks, Code, DomainError, invalid, not_found
 from domain.events import IntroAccepted, IntroDeclined, IntroExpired, IntroForwarded, IntroRequested
 from domain.members.models import Member
-from domain.members.rules import text_problem
+from domain.members.rules import optional_text, text_problem
 from domain.members.visibility import can_see, relations
 from domain.network import relationships
 from domain.network.blocks import blocked_any
@@ -418,14 +418,10 @@ async def _connections_among(
 
 
 def _optional_text(value: str | None, *, limit: int, field: str) -> str | None:
-    value = (value or "").strip() or None
-    if value is None:
-        return None
-    if len(value) > limit:
-        raise invalid(f"at most {limit} characters", field)
-    if problem := text_problem(value):
-        raise invalid(problem, field)
-    return value
+    try:
+        return optional_text(value, limit=limit)
+    except ValueError as problem:
+        raise invalid(str(problem), field) from None
 
 
 # Reads

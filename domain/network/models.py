@@ -5,14 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.store import Base, Id
-
-
-def _enum(kind: type[enum.Enum]) -> Enum:
-    return Enum(kind, native_enum=False, length=16, validate_strings=True)
+from domain.store import Base, Id, enum_column
 
 
 def _member(*, nullable: bool = False, cascade: bool = True) -> Mapped[int]:
@@ -41,7 +37,7 @@ class Relationship(Base):
     # The pair in id order, unique: two members have one relationship.
     low_member_id: Mapped[int] = _member()
     high_member_id: Mapped[int] = _member()
-    status: Mapped[RelationshipStatus] = mapped_column(_enum(RelationshipStatus))
+    status: Mapped[RelationshipStatus] = mapped_column(enum_column(RelationshipStatus))
     context: Mapped[str | None] = mapped_column(String(500))
     introduced_by_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("members.id", ondelete="SET NULL")
@@ -146,7 +142,7 @@ class Circle(Base):
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(80))
     description: Mapped[str | None] = mapped_column(String(1000))
-    visibility: Mapped[CircleVisibility] = mapped_column(_enum(CircleVisibility))
+    visibility: Mapped[CircleVisibility] = mapped_column(enum_column(CircleVisibility))
     owner_id: Mapped[int] = _member()
     member_count: Mapped[int] = mapped_column(default=0)
     # What full-text search indexes: name, description and tag labels.
@@ -173,8 +169,8 @@ class CircleMembership(Base):
     member_id: Mapped[int] = mapped_column(
         Id, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[CircleRole] = mapped_column(_enum(CircleRole))
-    status: Mapped[MembershipStatus] = mapped_column(_enum(MembershipStatus))
+    role: Mapped[CircleRole] = mapped_column(enum_column(CircleRole))
+    status: Mapped[MembershipStatus] = mapped_column(enum_column(MembershipStatus))
     invited_by_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("members.id", ondelete="SET NULL")
     )
@@ -205,7 +201,7 @@ class Intro(Base):
     broker_note: Mapped[str | None] = mapped_column(String(1000))
     # The help request it is about, once help requests exist (no foreign key until then).
     help_request_id: Mapped[int | None] = mapped_column(Id)
-    status: Mapped[IntroStatus] = mapped_column(_enum(IntroStatus))
+    status: Mapped[IntroStatus] = mapped_column(enum_column(IntroStatus))
     declined_by_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("members.id", ondelete="SET NULL")
     )

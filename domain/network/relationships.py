@@ -17,7 +17,7 @@ from domain.events import (
     RelationshipStrengthChanged,
 )
 from domain.members.models import Member
-from domain.members.rules import text_problem
+from domain.members.rules import optional_text
 from domain.members.visibility import can_see, relations
 from domain.network import strength
 from domain.network.blocks import blocked_between
@@ -95,14 +95,10 @@ async def _visible_member(tx: Transaction, viewer_id: int, member_id: int, field
 
 
 def _clean_text(value: str | None, *, limit: int, field: str) -> str | None:
-    value = (value or "").strip() or None
-    if value is None:
-        return None
-    if len(value) > limit:
-        raise invalid(f"at most {limit} characters", field)
-    if problem := text_problem(value):
-        raise invalid(problem, field)
-    return value
+    try:
+        return optional_text(value, limit=limit)
+    except ValueError as problem:
+        raise invalid(str(problem), field) from None
 
 
 async def request_connection(
