@@ -236,6 +236,9 @@ async def _goals(session: AsyncSession, where: ColumnElement[bool]) -> list[Goal
     ]
 
 
+_GIVE_OWNER = aliased(Member, name="give_owner")
+
+
 async def search_members(
     session: AsyncSession,
     *,
@@ -261,7 +264,7 @@ async def search_members(
         tag_ids = list(await session.scalars(select(Tag.id).where(Tag.slug.in_(slugs))))
         if not tag_ids:
             return SearchPage(profiles=[], total=0, has_next=False)
-        owner = aliased(Member)
+        owner = _GIVE_OWNER
         hits = union_all(
             select(MemberTag.member_id, MemberTag.tag_id).where(
                 MemberTag.tag_id.in_(tag_ids), MemberTag.role != TagRole.SEEK

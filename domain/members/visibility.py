@@ -36,6 +36,11 @@ _LEAST_RELATION = {
 }
 
 
+# Built once: an alias made per call costs a copy of every column of the table each time.
+_MINE = aliased(Connection, name="viewer_ties")
+_THEIRS = aliased(Connection, name="member_ties")
+
+
 def can_see(visibility: Visibility, relation: Relation) -> bool:
     """Tell whether a viewer so related may see what is shown with this visibility."""
     return relation >= _LEAST_RELATION[visibility]
@@ -54,7 +59,7 @@ async def relations(
         found[viewer_id] = Relation.SELF
     if not others:
         return found
-    mine, theirs = aliased(Connection), aliased(Connection)
+    mine, theirs = _MINE, _THEIRS
     rows = await session.execute(
         union_all(
             select(literal("blocked").label("kind"), Block.blocker_id.label("member_id")).where(
@@ -99,14 +104,16 @@ def shown_to(
     everyone = visibility == Visibility.EVERYONE
     if viewer_id is None:
         return everyone
-    mine, theirs = aliased(Connection), aliased(Connection)
-    first = select(Connection.other_id).where(Connection.member_id == viewer_id)
+    mine, theirs = _MINE, _THEIRS
+    # correlate(None): these lists stand alone whatever query embeds them.
+    first = select(Connection.other_id).where(Connection.member_id == viewer_id).correlate(None)
     second = (
         select(theirs.member_id)
         .join(mine, mine.other_id == theirs.other_id)
         .where(mine.member_id == viewer_id)
+        .correlate(None)
     )
-    blockers = select(Block.blocker_id).where(Block.blocked_id == viewer_id)
+    blockers = select(Block.blocker_id).where(Block.blocked_id == viewer_id).correlate(None)
     return or_(
         everyone,
         member_id == viewer_id,

@@ -29,6 +29,14 @@ from domain.network.models import (
     RelationshipStatus,
 )
 
+# Aliases are built once: one made per call copies every column of its table each time.
+_MINE = aliased(Connection, name="mine")
+_THEIRS = aliased(Connection, name="theirs")
+_LEFT_TAG = aliased(MemberTag, name="left_tag")
+_RIGHT_TAG = aliased(MemberTag, name="right_tag")
+_LEFT_CIRCLE = aliased(CircleMembership, name="left_circle")
+_RIGHT_CIRCLE = aliased(CircleMembership, name="right_circle")
+
 
 @dataclasses.dataclass(frozen=True)
 class Tie:
@@ -181,7 +189,7 @@ async def mutual_counts(
     session: AsyncSession, *, viewer_id: int, member_ids: Sequence[int]
 ) -> dict[int, int]:
     """Return how many connections the viewer shares with each member."""
-    mine, theirs = aliased(Connection), aliased(Connection)
+    mine, theirs = _MINE, _THEIRS
     rows = await session.execute(
         select(theirs.member_id, func.count())
         .join(mine, mine.other_id == theirs.other_id)
@@ -204,7 +212,7 @@ async def mutual_connections(
 ) -> tuple[list[int], bool, int]:
     """Return a page of the members connected to both that the viewer may see, strongest
     ties first; and how many there are."""
-    mine, theirs = aliased(Connection), aliased(Connection)
+    mine, theirs = _MINE, _THEIRS
     rows = (
         await session.execute(
             select(mine.other_id, func.count().over().label("total"))
@@ -282,7 +290,7 @@ async def shared_tags(
     """Return the skills and interests each pair of members has in common."""
     if not pairs:
         return {}
-    left, right = aliased(MemberTag), aliased(MemberTag)
+    left, right = _LEFT_TAG, _RIGHT_TAG
     members = {m for pair in pairs for m in pair}
     rows = await session.execute(
         select(left.member_id, right.member_id, Tag.slug, Tag.label)
@@ -311,7 +319,7 @@ async def shared_circle_ids(
     """Return the circles each pair of members both belong to."""
     if not pairs:
         return {}
-    left, right = aliased(CircleMembership), aliased(CircleMembership)
+    left, right = _LEFT_CIRCLE, _RIGHT_CIRCLE
     members = {m for pair in pairs for m in pair}
     rows = await session.execute(
         select(left.member_id, right.member_id, left.circle_id)
@@ -340,7 +348,7 @@ async def people_you_may_know(
     Leaves out the viewer, their connections, anyone with a pending request either way,
     and anyone blocked either way.
     """
-    mine, theirs = aliased(Connection), aliased(Connection)
+    mine, theirs = _MINE, _THEIRS
     excluded = union_all(
         select(Connection.other_id).where(Connection.member_id == viewer_id),
         select(Relationship.addressee_id).where(
