@@ -137,10 +137,34 @@ class Privacy:
 class Member(relay.Node):
     id: relay.NodeID[int]
     profile: strawberry.Private[Profile]
+    # Plain values, copied once: a field without a resolver costs graphql-core a getattr,
+    # where a method costs strawberry's whole resolver machinery, per member per field.
+    handle: str
+    display_name: str
+    headline: str | None
+    bio: str | None
+    location: str | None = strawberry.field(
+        description="Null when the member shows it to fewer people."
+    )
+    timezone: str | None = strawberry.field(description="An IANA time zone, e.g. `Europe/Paris`.")
+    is_viewer: bool = strawberry.field(description="True when this member is the viewer.")
+    joined_at: dt.datetime
 
     @classmethod
     def of(cls, profile: Profile) -> Member:
-        return cls(id=profile.member.id, profile=profile)
+        member = profile.member
+        return cls(
+            id=member.id,
+            profile=profile,
+            handle=member.handle,
+            display_name=member.display_name,
+            headline=member.headline,
+            bio=member.bio,
+            location=profile.location,
+            timezone=member.timezone,
+            is_viewer=profile.is_viewer,
+            joined_at=member.created_at,
+        )
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -149,38 +173,6 @@ class Member(relay.Node):
         ids = database_ids(node_ids)
         profiles = await info.context.loaders.profiles.load_many(ids)
         return [Member.of(profile) if profile else None for profile in profiles]
-
-    @strawberry.field
-    def handle(self) -> str:
-        return self.profile.member.handle
-
-    @strawberry.field
-    def display_name(self) -> str:
-        return self.profile.member.display_name
-
-    @strawberry.field
-    def headline(self) -> str | None:
-        return self.profile.member.headline
-
-    @strawberry.field
-    def bio(self) -> str | None:
-        return self.profile.member.bio
-
-    @strawberry.field(description="Null when the member shows it to fewer people.")
-    def location(self) -> str | None:
-        return self.profile.location
-
-    @strawberry.field(description="An IANA time zone, e.g. `Europe/Paris`.")
-    def timezone(self) -> str | None:
-        return self.profile.member.timezone
-
-    @strawberry.field(description="True when this member is the viewer.")
-    def is_viewer(self) -> bool:
-        return self.profile.is_viewer
-
-    @strawberry.field
-    def joined_at(self) -> dt.datetime:
-        return self.profile.member.created_at
 
     @strawberry.field
     async def skills(self, info: Info) -> list[Tag]:
