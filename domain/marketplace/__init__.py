@@ -1,0 +1,1 @@
+"""The marketplace: help requests and the offers of help made on them."""
