@@ -258,3 +258,94 @@ class CircleMemberRemoved(Event):
 class CircleDeleted(Event):
     type: ClassVar[str] = "circle.deleted"
     circle_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OfferMade(Event):
+    type: ClassVar[str] = "offer.made"
+    offer_id: int
+    help_request_id: int
+    helper_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OfferWithdrawn(Event):
+    type: ClassVar[str] = "offer.withdrawn"
+    offer_id: int
+    help_request_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OfferAccepted(Event):
+    type: ClassVar[str] = "offer.accepted"
+    offer_id: int
+    help_request_id: int
+    helper_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OfferDeclined(Event):
+    type: ClassVar[str] = "offer.declined"
+    offer_id: int
+    help_request_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpCompleted(Event):
+    """Help confirmed by the requester: the ledger settles it (bounty share, IOU or thanks)."""
+
+    type: ClassVar[str] = "help.completed"
+    offer_id: int
+    help_request_id: int
+    requester_id: int
+    helper_id: int
+    settlement: str
+    bounty_share: int | None
+    tip: int | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpRequestFulfilled(Event):
+    type: ClassVar[str] = "help_request.fulfilled"
+    help_request_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpRequestPosted(Event):
+    """A new ask; ``bounty`` is what the ledger holds in escrow until completion."""
+
+    type: ClassVar[str] = "help_request.posted"
+    help_request_id: int
+    author_id: int
+    kind: str
+    scope: str
+    tags: tuple[str, ...]
+    bounty: int | None
+    offers_iou: bool
+    expires_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpRequestEdited(Event):
+    type: ClassVar[str] = "help_request.edited"
+    help_request_id: int
+    fields: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpRequestCancelled(Event):
+    """The author withdrew the ask: the ledger releases its bounty, if any."""
+
+    type: ClassVar[str] = "help_request.cancelled"
+    help_request_id: int
+    bounty: int | None
+    cancelled_offer_ids: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HelpRequestExpired(Event):
+    """The ask lapsed unanswered: the ledger releases its bounty, if any."""
+
+    type: ClassVar[str] = "help_request.expired"
+    help_request_id: int
+    bounty: int | None
