@@ -1,10 +1,10 @@
 """Periodic upkeep every API process runs beside serving requests (``RUN_MAINTENANCE``).
 
-Every ``MAINTENANCE_INTERVAL_SECONDS`` it records the intros that lapsed (``IntroExpired``
-events), in transactions of at most ``BATCH`` intros. A round that fails is logged and the
+Every ``MAINTENANCE_INTERVAL_SECONDS`` it records the intros and help requests that lapsed
+(with their events), in transactions of at most ``BATCH`` rows. A round that fails is logged and the
 next one runs on time; shutting down cancels the task and waits for it, so a round in
-progress rolls back. Several processes may run it at once: ``expire_intros`` skips the
-intros another transaction holds and expires each one once.
+progress rolls back. Several processes may run it at once: each expiry skips the rows
+another transaction holds and expires each one once.
 """
 
 from __future__ import annotations
@@ -13,41 +13,55 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+from domain.marketplace import requests
 from domain.network import intros
 from domain.store import Store
 
 log = logging.getLogger("rapport.maintenance")
 
-# Intros expired per transaction: a backlog is worked through in short transactions.
+# Rows expired per transaction: a backlog is worked through in short transactions.
 BATCH = 500
 
+# What lapses with time: intros after 14 days, help requests at their expiry.
+# Looked up when called, so a test (or a hot fix) can replace one.
+LAPSING: tuple[tuple[str, Callable[..., Awaitable[int]]], ...] = (
+    ("intros", lambda tx, now, limit: intros.expire_intros(tx, now, limit=limit)),
+    (
+        "help requests",
+        lambda tx, now, limit: requests.expire_help_requests(tx, now, limit=limit),
+    ),
+)
 
-async def expire_lapsed_intros(store: Store) -> int:
-    """Record every open intro past its expiry as expired; return how many."""
-    total = 0
-    while True:
-        async with store.transaction() as tx:
-            expired = await intros.expire_intros(tx, tx.now, limit=BATCH)
-            await tx.commit()
-        total += expired
-        if expired < BATCH:
-            return total
+
+async def expire_lapsed(store: Store) -> dict[str, int]:
+    """Record everything past its expiry as expired; return how many of each kind."""
+    counts: dict[str, int] = {}
+    for name, expire in LAPSING:
+        total = 0
+        while True:
+            async with store.transaction() as tx:
+                expired = await expire(tx, tx.now, limit=BATCH)
+                await tx.commit()
+            total += expired
+            if expired < BATCH:
+                break
+        counts[name] = total
+    return counts
 
 
 async def run_rounds(store: Store, interval: dt.timedelta) -> None:
     """Run the maintenance round now and every ``interval``, until cancelled."""
     while True:
         try:
-            expired = await expire_lapsed_intros(store)
+            counts = await expire_lapsed(store)
         except Exception:
             log.exception("maintenance round failed; the next one runs in %s", interval)
         else:
-            if expired:
-                log.info("expired %d lapsed intro(s)", expired, extra={"expired": expired})
-            else:
-                log.debug("no lapsed intros to expire")
+            for name, expired in counts.items():
+                if expired:
+                    log.info("expired %d lapsed %s", expired, name, extra={"expired": expired})
         await asyncio.sleep(interval.total_seconds())
 
 

@@ -52,6 +52,7 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     intro_requests_per_broker_per_week: int = 10
+    max_open_requests: int = 5
     run_maintenance: bool = True
     maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
@@ -141,6 +142,7 @@ class Settings:
             intro_requests_per_broker_per_week=read(
                 "INTRO_REQUESTS_PER_BROKER_PER_WEEK", _int_between(1, 1000), 10
             ),
+            max_open_requests=read("MAX_OPEN_REQUESTS", _int_between(1, 1000), 5),
             run_maintenance=read("RUN_MAINTENANCE", _boolean, True),
             maintenance_interval=read(
                 "MAINTENANCE_INTERVAL_SECONDS", _seconds(1, 86400), dt.timedelta(seconds=60)
