@@ -21,9 +21,13 @@ from domain.members.read import GiveView, GoalView, Profile, TagView
 from domain.members.visibility import Relation
 
 if TYPE_CHECKING:
+    from api.graphql.marketplace import HelpRequest
     from api.graphql.network import Relationship
+    from domain.marketplace.rules import HelpRequestStatus
 
 RelationshipRef = Annotated["Relationship", strawberry.lazy("api.graphql.network")]
+HelpRequestRef = Annotated["HelpRequest", strawberry.lazy("api.graphql.marketplace")]
+HelpRequestStatusRef = Annotated["HelpRequestStatus", strawberry.lazy("api.graphql.marketplace")]
 V = TypeVar("V", GiveView, GoalView)
 
 strawberry.enum(Visibility, description="Who may see a profile or a part of it.")
@@ -252,6 +256,25 @@ class Member(relay.Node):
         if not (self.profile.shows_connections or self.profile.is_viewer):
             return None
         return await mutual_connections(info, self.id, with_, first, after, last, before)
+
+    @strawberry.field(
+        description="This member's help requests that the viewer may see, newest first."
+    )
+    async def help_requests(
+        self,
+        info: Info,
+        status: list[HelpRequestStatusRef] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[HelpRequestRef]:
+        from api.graphql.marketplace import HelpRequestFilter, help_requests_query
+
+        by_member = HelpRequestFilter(
+            author_id=strawberry.ID(relay.to_base64("Member", self.id)), status=status
+        )
+        return await help_requests_query(info, by_member, first, after, last, before)
 
     @strawberry.field(description="The sign-in email; the member alone sees it.")
     def email(self) -> str | None:

@@ -126,3 +126,20 @@ async def test_a_request_for_connections_cannot_be_offered_on_by_a_stranger(clie
     assert refused["offerHelp"]["userErrors"][0]["code"] == "NOT_FOUND"
     malformed = (await gql(client, OFFER, {"id": "nope"}, token=eve["token"]))["data"]
     assert malformed["offerHelp"]["userErrors"][0]["field"] == ["input", "helpRequestId"]
+
+
+async def test_an_authors_profile_lists_only_the_requests_the_viewer_may_see(client):
+    carol, eve = await member(client, "carol"), await member(client, "eve")
+    await post(client, carol, title="Public ask about SEO basics")
+    await post(
+        client, carol, title="Ask for my connections only", audience={"scope": "CONNECTIONS"}
+    )
+    query = '{ member(handle: "carol") { helpRequests { totalCount nodes { title } } } }'
+
+    mine = (await gql(client, query, token=carol["token"]))["data"]["member"]["helpRequests"]
+    theirs = (await gql(client, query, token=eve["token"]))["data"]["member"]["helpRequests"]
+    anonymous = (await gql(client, query))["data"]["member"]["helpRequests"]
+
+    assert mine["totalCount"] == 2
+    assert [node["title"] for node in theirs["nodes"]] == ["Public ask about SEO basics"]
+    assert theirs == anonymous
