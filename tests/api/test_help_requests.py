@@ -421,3 +421,26 @@ def _pk(global_id):
     from strawberry.relay import GlobalID
 
     return GlobalID.from_id(global_id).node_id
+
+
+async def test_matching_me_keeps_requests_tagged_with_my_skills_or_gives(client):
+    ada, bob = await member(client, "ada"), await member(client, "bob")
+    await gql(
+        client,
+        'mutation { updateProfile(input: {skills: ["Python"]}) { userErrors { code } } }',
+        token=ada["token"],
+    )
+    await gql(
+        client,
+        'mutation { addGive(input: {tag: "Copywriting"}) { userErrors { code } } }',
+        token=ada["token"],
+    )
+    await posted(client, bob, title="Hiring a Python developer", tags=["python"])
+    await posted(client, bob, title="Landing page review", tags=["copywriting"])
+    await posted(client, bob, title="Intro to a seed investor", tags=["funding"])
+
+    assert await titles(client, ada, matchingMe=True) == [
+        "Hiring a Python developer",
+        "Landing page review",
+    ]
+    assert await titles(client, bob, matchingMe=True) == []
