@@ -14,11 +14,21 @@ from strawberry.tools import merge_types
 
 from api.context import Info
 from api.errors import BadArgument
-from api.graphql import auth, circles, intros, marketplace, members, network, offers, paths
+from api.graphql import (
+    audience,
+    auth,
+    circles,
+    intros,
+    marketplace,
+    members,
+    network,
+    offers,
+    paths,
+)
 from api.graphql.pagination import MAX_PAGE
 
 # Each context's module may define ``Query``, ``Mutation`` and ``NODES`` (its Node types).
-CONTEXTS = (auth, members, network, intros, paths, circles, marketplace, offers)
+CONTEXTS = (auth, members, network, intros, paths, circles, marketplace, offers, audience)
 
 NODE_TYPES: dict[str, type[relay.Node]] = {
     node_type.__name__: node_type
