@@ -11,6 +11,7 @@ from weakref import WeakKeyDictionary
 import strawberry
 from strawberry import relay
 from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField, Selection
 
 from api.context import Context, Info
 from api.errors import UserError
@@ -142,10 +143,33 @@ OfferRef = Annotated["Offer", strawberry.lazy("api.graphql.offers")]
 class HelpRequest(relay.Node):
     id: relay.NodeID[int]
     row: strawberry.Private[HelpRequestRow]
+    # Plain values, copied once: a field without a resolver costs graphql-core a getattr,
+    # where a method costs strawberry's whole resolver machinery, per request per field.
+    title: str
+    details: str | None
+    kind: HelpRequestKind
+    bounty: int | None = strawberry.field(
+        description="Karma the helpers share on completion, held until then."
+    )
+    offers_iou: bool = strawberry.field(description="Whether the author offers an IOU in return.")
+    max_helpers: int = strawberry.field(description="How many offers the author may accept.")
+    expires_at: dt.datetime
+    created_at: dt.datetime
 
     @classmethod
     def of(cls, row: HelpRequestRow) -> HelpRequest:
-        return cls(id=row.id, row=row)
+        return cls(
+            id=row.id,
+            row=row,
+            title=row.title,
+            details=row.details,
+            kind=row.kind,
+            bounty=row.bounty,
+            offers_iou=row.offers_iou,
+            max_helpers=row.max_helpers,
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+        )
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]
@@ -161,18 +185,6 @@ class HelpRequest(relay.Node):
         return Member.of(profile) if profile else None
 
     @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def details(self) -> str | None:
-        return self.row.details
-
-    @strawberry.field
-    def kind(self) -> HelpRequestKind:
-        return self.row.kind
-
-    @strawberry.field
     async def tags(self, info: Info) -> list[Tag]:
         return [Tag.of(tag) for tag in await market_loaders(info.context).tags.load(self.id)]
 
@@ -185,29 +197,9 @@ class HelpRequest(relay.Node):
             is_author=viewer_id == self.row.author_id,
         )
 
-    @strawberry.field(description="Karma the helpers share on completion, held until then.")
-    def bounty(self) -> int | None:
-        return self.row.bounty
-
-    @strawberry.field(description="Whether the author offers an IOU in return.")
-    def offers_iou(self) -> bool:
-        return self.row.offers_iou
-
-    @strawberry.field(description="How many offers the author may accept.")
-    def max_helpers(self) -> int:
-        return self.row.max_helpers
-
     @strawberry.field
     def status(self, info: Info) -> HelpRequestStatus:
         return shown_status(self.row, info.context.store.clock())
-
-    @strawberry.field
-    def expires_at(self) -> dt.datetime:
-        return self.row.expires_at
-
-    @strawberry.field
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
 
     @strawberry.field(
         description="Offers on this request: all of them for its author, the viewer's own "
@@ -289,6 +281,8 @@ async def help_requests_query(
 ) -> Connection[HelpRequest]:
     wanted = window(first, after, last, before)
     wanted_filter = filter or HelpRequestFilter()
+    # What the page reads with its rows: anything the query might select by these names.
+    selected = _field_names(info.selected_fields)
     author_id = None
     if wanted_filter.author_id is not None:
         author_id = argument_id(wanted_filter.author_id, "Member", argument="filter.authorId")
@@ -306,8 +300,16 @@ async def help_requests_query(
             matching_me=wanted_filter.matching_me,
             limit=wanted.limit,
             offset=wanted.offset,
+            with_total="totalCount" in selected,
+            with_authors="author" in selected,
+            with_tags="tags" in selected,
         )
-    market_loaders(info.context).prime(page.requests)
+    loaders = market_loaders(info.context)
+    loaders.prime(page.requests)
+    for request_id, tags in page.tags.items():
+        loaders.tags.prime(request_id, tags)
+    for member_id, profile in page.authors.items():
+        info.context.loaders.profiles.prime(member_id, profile)
     return offset_connection(
         [HelpRequest.of(row) for row in page.requests],
         offset=wanted.offset,
@@ -315,6 +317,18 @@ async def help_requests_query(
         backward=wanted.backward,
         total=page.total,
     )
+
+
+def _field_names(selections: Iterable[Selection]) -> set[str]:
+    """Return the names of every field selected at any depth, fragments included."""
+    names: set[str] = set()
+    pending = list(selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField):
+            names.add(selection.name)
+        pending.extend(selection.selections)
+    return names
 
 
 NODES = (HelpRequest,)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -30,8 +30,9 @@ from domain.marketplace.rules import (
     HelpRequestStatus,
 )
 from domain.members import tags as tag_rules
-from domain.members.models import Give, MemberTag, Tag, TagRole
-from domain.members.read import TagView
+from domain.members.models import Give, Member, MemberTag, Tag, TagRole
+from domain.members.read import Profile, TagView
+from domain.members.visibility import can_see, relations
 from domain.network.models import Block, CircleMembership, Connection, MembershipStatus
 from domain.search import full_text, words_of
 
@@ -50,8 +51,12 @@ class AudienceView:
 @dataclasses.dataclass(frozen=True)
 class FeedPage:
     requests: list[HelpRequest]
-    total: int
+    total: int | None  # None unless asked for
     has_next: bool
+    # Filled in when asked for: each author as the viewer may see them (None when hidden),
+    # and each request's tags, in the author's order.
+    authors: dict[int, Profile | None] = dataclasses.field(default_factory=dict)
+    tags: dict[int, list[TagView]] = dataclasses.field(default_factory=dict)
 
 
 def _first_degree(viewer_id: int) -> Any:
@@ -223,9 +228,18 @@ async def feed(
     matching_me: bool = False,
     limit: int,
     offset: int,
+    with_total: bool = True,
+    with_authors: bool = False,
+    with_tags: bool = False,
 ) -> FeedPage:
     """Return a page of the requests the viewer may see, newest first (best match first
-    when there are words to search), in one statement whatever the page size."""
+    when there are words to search).
+
+    One statement reads the page, with its authors' rows joined in when ``with_authors``;
+    the authors' relations to a signed-in viewer take one more, the tags one more: the
+    count never grows with the page. Counting every match costs a pass over all of them,
+    so the total is only counted ``with_total``.
+    """
     statement = select(HelpRequest).where(visible_requests(viewer_id))
     if statuses:
         statement = statement.where(_status_condition(statuses, now))
@@ -266,10 +280,44 @@ async def feed(
         )
         order.append(rank)
     order += [HelpRequest.created_at.desc(), HelpRequest.id.desc()]
-    statement = statement.add_columns(func.count().over().label("total"))
-    rows = (await session.execute(statement.order_by(*order).limit(limit + 1).offset(offset))).all()
+    # Rank narrow rows (ids) first, then read the page's wide rows and authors: sorting every
+    # match with its text and its author joined in costs far more than the page.
+    ranked = statement.with_only_columns(HelpRequest.id)
+    if words:
+        ranked = ranked.add_columns(func.row_number().over(order_by=order).label("position"))
+    if with_total:
+        ranked = ranked.add_columns(func.count().over().label("total"))
+    window_ = ranked.order_by(*order).limit(limit + 1).offset(offset).subquery()
+    page_rows: Select[Any] = select(HelpRequest).join(window_, window_.c.id == HelpRequest.id)
+    if with_authors:
+        page_rows = page_rows.join(Member, Member.id == HelpRequest.author_id).add_columns(Member)
+    if with_total:
+        page_rows = page_rows.add_columns(window_.c.total)
+    # Newest first is ranked again among the page's rows: cheaper than numbering them all.
+    outer = (
+        [window_.c.position] if words else [HelpRequest.created_at.desc(), HelpRequest.id.desc()]
+    )
+    rows = (await session.execute(page_rows.order_by(*outer))).all()
+    page = [row[0] for row in rows[:limit]]
+    authors: dict[int, Profile | None] = {}
+    if with_authors and page:
+        members = {row[1].id: row[1] for row in rows[:limit]}
+        related = await relations(session, viewer_id=viewer_id, member_ids=members)
+        authors = {
+            member_id: Profile(member, related[member_id])
+            if can_see(member.visibility, related[member_id])
+            else None
+            for member_id, member in members.items()
+        }
+    page_tags: dict[int, list[TagView]] = {}
+    if with_tags and page:
+        ids = [request.id for request in page]
+        found = await tags_by_request(session, ids)
+        page_tags = {request_id: found.get(request_id, []) for request_id in ids}
     return FeedPage(
-        requests=[row[0] for row in rows[:limit]],
-        total=rows[0].total if rows else 0,
+        requests=page,
+        total=(rows[0].total if rows else 0) if with_total else None,
         has_next=len(rows) > limit,
+        authors=authors,
+        tags=page_tags,
     )
