@@ -24,6 +24,7 @@ from api.graphql.pagination import Connection, offset_connection, window
 from domain.errors import Code
 from domain.marketplace import offer_read, request_read, requests
 from domain.marketplace.models import HelpRequest as HelpRequestRow
+from domain.marketplace.models import Offer as OfferRow
 from domain.marketplace.request_read import AudienceView, shown_status
 from domain.marketplace.rules import (
     Audience,
@@ -58,11 +59,11 @@ class MarketLoaders:
         self.requests = DataLoader[int, HelpRequestRow | None](self._requests)
         self.tags = DataLoader[int, list[TagView]](self._tags)
         self.audiences = DataLoader[int, AudienceView](self._audiences)
-        self.offered = DataLoader[int, bool](self._offered)
+        self.own_offer = DataLoader[int, OfferRow | None](self._own_offers)
 
     def clear(self) -> None:
         """Forget what was loaded: a mutation just changed it."""
-        for loader in (self.requests, self.tags, self.audiences, self.offered):
+        for loader in (self.requests, self.tags, self.audiences, self.own_offer):
             loader.clear_all()
 
     def prime(self, rows: Iterable[HelpRequestRow]) -> None:
@@ -88,15 +89,15 @@ class MarketLoaders:
             found = await request_read.audiences(session, ids)
         return [found[request_id] for request_id in ids]
 
-    async def _offered(self, ids: list[int]) -> list[bool]:
+    async def _own_offers(self, ids: list[int]) -> list[OfferRow | None]:
         viewer_id = await self._context.viewer_id()
         if viewer_id is None:
-            return [False] * len(ids)
+            return [None] * len(ids)
         async with self._context.store.reader() as session:
-            found = await request_read.live_offer_request_ids(
-                session, helper_id=viewer_id, request_ids=ids
+            found = await offer_read.live_offers_of(
+                session, viewer_id=viewer_id, help_request_ids=ids
             )
-        return [request_id in found for request_id in ids]
+        return [found.get(request_id) for request_id in ids]
 
 
 _BY_CONTEXT: WeakKeyDictionary[Context, MarketLoaders] = WeakKeyDictionary()
@@ -235,6 +236,13 @@ class HelpRequest(relay.Node):
             total=total,
         )
 
+    @strawberry.field(description="The viewer's own live (pending or accepted) offer, if any.")
+    async def viewer_offer(self, info: Info) -> OfferRef | None:
+        from api.graphql.offers import Offer
+
+        row = await market_loaders(info.context).own_offer.load(self.id)
+        return Offer.of(row) if row else None
+
     @strawberry.field(
         description="Whether the viewer may offer help now: signed in, not the author, the "
         "request open or in progress with room for a helper, and no live offer of theirs."
@@ -249,7 +257,7 @@ class HelpRequest(relay.Node):
             return False
         if row.accepted_count >= row.max_helpers:
             return False
-        return not await market_loaders(info.context).offered.load(self.id)
+        return await market_loaders(info.context).own_offer.load(self.id) is None
 
 
 @strawberry.input(description="Which requests the feed shows; every part narrows it.")

@@ -21,10 +21,8 @@ from domain.marketplace.models import (
     HelpRequestCircle,
     HelpRequestMember,
     HelpRequestTag,
-    Offer,
 )
 from domain.marketplace.rules import (
-    LIVE_OFFERS,
     AudienceScope,
     HelpRequestKind,
     HelpRequestStatus,
@@ -183,20 +181,6 @@ async def audiences(session: AsyncSession, request_ids: Sequence[int]) -> dict[i
         )
         for request_id in request_ids
     }
-
-
-async def live_offer_request_ids(
-    session: AsyncSession, *, helper_id: int, request_ids: Sequence[int]
-) -> set[int]:
-    """Return the requests among these on which the member has a live offer."""
-    rows = await session.scalars(
-        select(Offer.help_request_id).where(
-            Offer.helper_id == helper_id,
-            Offer.help_request_id.in_(request_ids),
-            Offer.status.in_(LIVE_OFFERS),
-        )
-    )
-    return set(rows)
 
 
 def _status_condition(statuses: Sequence[HelpRequestStatus], now: dt.datetime) -> Any:

@@ -70,6 +70,13 @@ async def test_offer_accept_complete_and_double_clicks_change_nothing(client):
     assert offer["helper"]["handle"] == "alice"
     again = (await gql(client, OFFER, {"id": request_id}, token=alice["token"]))["data"]
     assert again["offerHelp"]["userErrors"][0]["code"] == "ALREADY_EXISTS"
+    own = (
+        """query($id: ID!) { node(id: $id) { ... on HelpRequest { viewerOffer { id status } } } }"""
+    )
+    mine = (await gql(client, own, {"id": request_id}, token=alice["token"]))["data"]["node"]
+    assert mine["viewerOffer"] == {"id": offer["id"], "status": "PENDING"}
+    nobody = (await gql(client, own, {"id": request_id}, token=eve["token"]))["data"]["node"]
+    assert nobody["viewerOffer"] is None
     seen = (await gql(client, REQUEST, {"id": request_id}, token=alice["token"]))["data"]["node"]
     assert seen["viewerCanOffer"] is False
 
