@@ -15,7 +15,7 @@ from api.context import Info
 from api.errors import UserError
 from api.graphql.circle_loaders import circle_loaders
 from api.graphql.commands import mutate
-from api.graphql.ids import database_id, input_id
+from api.graphql.ids import database_ids, input_id
 from api.graphql.members import Member, Tag
 from api.graphql.pagination import Connection, offset_connection, page_size, window
 from domain.network import circle_read, circles
@@ -64,7 +64,7 @@ class Circle(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Circle | None]:
-        ids = [database_id(node_id) or 0 for node_id in node_ids]
+        ids = database_ids(node_ids)
         rows = await circle_loaders(info.context).circles.load_many(ids)
         return [Circle.of(row) if row else None for row in rows]
 

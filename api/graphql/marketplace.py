@@ -18,7 +18,7 @@ from api.errors import UserError
 from api.graphql.circle_loaders import circle_loaders
 from api.graphql.circles import Circle
 from api.graphql.commands import mutate
-from api.graphql.ids import argument_id, database_id, input_id, node_id
+from api.graphql.ids import argument_id, database_ids, input_id, node_id
 from api.graphql.members import Member, Tag
 from api.graphql.pagination import Connection, offset_connection, window
 from domain.errors import Code
@@ -176,7 +176,7 @@ class HelpRequest(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[HelpRequest | None]:
-        ids = [database_id(node_id) or 0 for node_id in node_ids]
+        ids = database_ids(node_ids)
         rows = await market_loaders(info.context).requests.load_many(ids)
         return [HelpRequest.of(row) if row else None for row in rows]
 

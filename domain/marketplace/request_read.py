@@ -29,7 +29,7 @@ from domain.marketplace.rules import (
 )
 from domain.members import tags as tag_rules
 from domain.members.models import Give, Member, MemberTag, Tag, TagRole
-from domain.members.read import Profile, TagView
+from domain.members.read import Profile, TagView, ordered_tags
 from domain.members.visibility import can_see, relations
 from domain.network.models import Block, CircleMembership, Connection, MembershipStatus
 from domain.search import full_text, words_of
@@ -143,16 +143,13 @@ async def tags_by_request(
     session: AsyncSession, request_ids: Sequence[int]
 ) -> dict[int, list[TagView]]:
     """Return each request's tags, in the author's order."""
-    rows = await session.execute(
-        select(HelpRequestTag.help_request_id, Tag.slug, Tag.label)
-        .join(Tag, Tag.id == HelpRequestTag.tag_id)
-        .where(HelpRequestTag.help_request_id.in_(request_ids))
-        .order_by(HelpRequestTag.help_request_id, HelpRequestTag.position)
+    return await ordered_tags(
+        session,
+        owner_id=HelpRequestTag.help_request_id,
+        tag_id=HelpRequestTag.tag_id,
+        position=HelpRequestTag.position,
+        owner_ids=request_ids,
     )
-    found: dict[int, list[TagView]] = defaultdict(list)
-    for request_id, slug, label in rows:
-        found[request_id].append(TagView(slug, label))
-    return found
 
 
 async def audiences(session: AsyncSession, request_ids: Sequence[int]) -> dict[int, AudienceView]:

@@ -15,7 +15,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from domain.members import tags as tag_rules
 from domain.members.models import (
@@ -140,6 +140,30 @@ async def _as_profiles(
     }
 
 
+async def ordered_tags(
+    session: AsyncSession,
+    *,
+    owner_id: InstrumentedAttribute[int],
+    tag_id: InstrumentedAttribute[int],
+    position: InstrumentedAttribute[int],
+    owner_ids: Iterable[int],
+) -> dict[int, list[TagView]]:
+    """Return the tags of each owner (a goal, a circle, a request…) in their given order.
+
+    The three columns belong to the owner's link table, e.g. ``GoalTag.goal_id``.
+    """
+    rows = await session.execute(
+        select(owner_id, Tag.slug, Tag.label)
+        .join(Tag, Tag.id == tag_id)
+        .where(owner_id.in_(list(owner_ids)))
+        .order_by(owner_id, position)
+    )
+    found: dict[int, list[TagView]] = defaultdict(list)
+    for owner, slug, label in rows:
+        found[owner].append(TagView(slug, label))
+    return found
+
+
 async def tags_by_member(
     session: AsyncSession, member_ids: Sequence[int]
 ) -> dict[tuple[int, TagRole], list[TagView]]:
@@ -212,15 +236,13 @@ async def _goals(session: AsyncSession, where: ColumnElement[bool]) -> list[Goal
             select(Goal).where(where).order_by(Goal.member_id, Goal.status, Goal.until, Goal.id)
         )
     ).all()
-    tag_rows = await session.execute(
-        select(GoalTag.goal_id, Tag.slug, Tag.label)
-        .join(Tag, Tag.id == GoalTag.tag_id)
-        .where(GoalTag.goal_id.in_([goal.id for goal in goals]))
-        .order_by(GoalTag.goal_id, GoalTag.position)
+    goal_tags = await ordered_tags(
+        session,
+        owner_id=GoalTag.goal_id,
+        tag_id=GoalTag.tag_id,
+        position=GoalTag.position,
+        owner_ids=[goal.id for goal in goals],
     )
-    goal_tags: dict[int, list[TagView]] = defaultdict(list)
-    for goal_id, slug, label in tag_rows:
-        goal_tags[goal_id].append(TagView(slug, label))
     return [
         GoalView(
             goal.id,

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain.members.models import Member, MemberTag, Tag, TagRole
-from domain.members.read import TagView
+from domain.members.read import TagView, ordered_tags
 from domain.members.visibility import visible_members
 from domain.network.models import (
     Block,
@@ -107,16 +107,13 @@ async def tags_by_circle(
     session: AsyncSession, circle_ids: Sequence[int]
 ) -> dict[int, list[TagView]]:
     """Return each circle's tags, in the order its owner gave them."""
-    rows = await session.execute(
-        select(CircleTag.circle_id, Tag.slug, Tag.label)
-        .join(Tag, Tag.id == CircleTag.tag_id)
-        .where(CircleTag.circle_id.in_(circle_ids))
-        .order_by(CircleTag.circle_id, CircleTag.position)
+    return await ordered_tags(
+        session,
+        owner_id=CircleTag.circle_id,
+        tag_id=CircleTag.tag_id,
+        position=CircleTag.position,
+        owner_ids=circle_ids,
     )
-    found: dict[int, list[TagView]] = defaultdict(list)
-    for circle_id, slug, label in rows:
-        found[circle_id].append(TagView(slug, label))
-    return found
 
 
 async def memberships_of(

@@ -8,38 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from domain.errors import DomainError
-from domain.members.models import Member, Visibility
 from domain.network import circles
 from domain.network.models import Circle, CircleMembership, CircleRole, CircleVisibility
 from domain.network.models import MembershipStatus as Status
-
-
-async def make_members(store, *handles: str) -> list[int]:
-    async with store.transaction() as tx:
-        members = [
-            Member(
-                email=f"{handle}@example.com",
-                email_key=f"{handle}@example.com",
-                password_hash="-",
-                handle=handle,
-                display_name=handle.title(),
-                help_requests_per_week=3,
-                visibility=Visibility.EVERYONE,
-                location_visibility=Visibility.EVERYONE,
-                seeks_visibility=Visibility.EVERYONE,
-                gives_visibility=Visibility.EVERYONE,
-                goals_visibility=Visibility.EVERYONE,
-                connections_visibility=Visibility.EVERYONE,
-                search_text=handle,
-                created_at=tx.now,
-                updated_at=tx.now,
-            )
-            for handle in handles
-        ]
-        tx.session.add_all(members)
-        await tx.session.flush()
-        await tx.commit()
-        return [member.id for member in members]
+from tests.builders import make_members
 
 
 async def create(

@@ -20,7 +20,7 @@ from domain.marketplace.rules import (
 )
 from domain.network import relationships
 from domain.network.models import Relationship
-from tests.integration.test_relationship_concurrency import _members
+from tests.builders import make_members
 
 
 async def _request(store, author_id, *, scope=AudienceScope.PUBLIC, bounty=10, max_helpers=1):
@@ -80,7 +80,7 @@ async def _state(store, request_id):
 
 
 async def test_an_offer_accepted_and_completed_fulfils_the_request(store):
-    carol, alice = await _members(store, 2)
+    carol, alice = await make_members(store, "carol", "alice")
     async with store.transaction() as tx:
         await relationships.connect(
             tx, member_id=carol, other_id=alice, context="test", introduced_by_id=None
@@ -120,7 +120,7 @@ async def test_an_offer_accepted_and_completed_fulfils_the_request(store):
 
 
 async def test_double_clicks_change_nothing_the_second_time_and_say_why(store):
-    carol, alice = await _members(store, 2)
+    carol, alice = await make_members(store, "carol", "alice")
     request_id = await _request(store, carol)
     offer = await _run(
         store, offers.offer_help, actor_id=alice, help_request_id=request_id, message=None
@@ -144,7 +144,7 @@ async def test_double_clicks_change_nothing_the_second_time_and_say_why(store):
 
 
 async def test_wrong_actors_are_refused_and_nothing_changes(store):
-    carol, alice, eve = await _members(store, 3)
+    carol, alice, eve = await make_members(store, "carol", "alice", "eve")
     request_id = await _request(store, carol, scope=AudienceScope.CONNECTIONS)
     # Eve is not Carol's connection: the request does not exist for her
     assert (
@@ -175,7 +175,7 @@ async def test_wrong_actors_are_refused_and_nothing_changes(store):
 
 
 async def test_one_live_offer_per_member_per_request(store):
-    carol, alice = await _members(store, 2)
+    carol, alice = await make_members(store, "carol", "alice")
     request_id = await _request(store, carol)
     offer = await _run(
         store, offers.offer_help, actor_id=alice, help_request_id=request_id, message=None
@@ -190,7 +190,7 @@ async def test_one_live_offer_per_member_per_request(store):
 
 
 async def test_a_request_for_two_helpers_is_fulfilled_when_both_are_done(store):
-    carol, alice, bob, dan = await _members(store, 4)
+    carol, alice, bob, dan = await make_members(store, "carol", "alice", "bob", "dan")
     request_id = await _request(store, carol, max_helpers=2, bounty=10)
     made = [
         await _run(
@@ -219,7 +219,7 @@ async def test_a_request_for_two_helpers_is_fulfilled_when_both_are_done(store):
 
 
 async def test_a_settlement_must_be_one_the_request_offered(store):
-    carol, alice = await _members(store, 2)
+    carol, alice = await make_members(store, "carol", "alice")
     request_id = await _request(store, carol, bounty=None)
     offer = await _run(
         store, offers.offer_help, actor_id=alice, help_request_id=request_id, message=None
@@ -241,7 +241,7 @@ async def test_a_settlement_must_be_one_the_request_offered(store):
 
 
 async def test_two_accepts_at_once_accept_once(store):
-    carol, alice = await _members(store, 2)
+    carol, alice = await make_members(store, "carol", "alice")
     request_id = await _request(store, carol)
     offer = await _run(
         store, offers.offer_help, actor_id=alice, help_request_id=request_id, message=None

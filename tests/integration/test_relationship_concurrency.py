@@ -7,38 +7,13 @@ import asyncio
 from sqlalchemy import func, select
 
 from domain.errors import Code, DomainError
-from domain.members.models import Member, Visibility
 from domain.network import relationships
 from domain.network.models import Block, Connection, Relationship, RelationshipStatus
+from tests.builders import make_members
 
 
 async def _members(store, count: int) -> list[int]:
-    async with store.transaction() as tx:
-        rows = [
-            Member(
-                email=f"m{n}@example.com",
-                email_key=f"m{n}@example.com",
-                password_hash="x",
-                handle=f"member_{n}",
-                display_name=f"Member {n}",
-                help_requests_per_week=3,
-                visibility=Visibility.EVERYONE,
-                location_visibility=Visibility.EVERYONE,
-                seeks_visibility=Visibility.EVERYONE,
-                gives_visibility=Visibility.EVERYONE,
-                goals_visibility=Visibility.EVERYONE,
-                connections_visibility=Visibility.EVERYONE,
-                search_text=f"member_{n}",
-                created_at=tx.now,
-                updated_at=tx.now,
-            )
-            for n in range(count)
-        ]
-        tx.session.add_all(rows)
-        await tx.session.flush()
-        ids = [row.id for row in rows]
-        await tx.commit()
-    return ids
+    return await make_members(store, *(f"member_{n}" for n in range(count)))
 
 
 async def _attempt(store, command, **arguments) -> Code | None:

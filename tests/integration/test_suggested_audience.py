@@ -24,12 +24,13 @@ from domain.marketplace.audience import (
     score,
 )
 from domain.marketplace.models import HelpRequest, HelpRequestTag
-from domain.members.models import Member, MemberTag, TagRole, Visibility
+from domain.members.models import MemberTag, TagRole
 from domain.network import relationships
 from domain.network.models import Connection
 from tests.api.graphql import gql
 from tests.api.test_help_requests import circle, posted
 from tests.api.test_relationships import BLOCK, member
+from tests.builders import member_row
 
 PROFILE = """
 mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { userErrors { code } } }
@@ -269,34 +270,10 @@ async def test_only_the_author_is_told_and_a_hidden_request_is_not_found(client,
 async def _crowd(store, ada_id: int, tag_id: int, size: int, now: dt.datetime) -> None:
     """Give ada ``size`` connections, each with one connection of their own, all skilled."""
     async with store.transaction() as tx:
-        for n in range(2 * size):
-            tx.session.add(
-                Member(
-                    email=f"m{size}_{n}@example.com",
-                    email_key=f"m{size}_{n}@example.com",
-                    password_hash="x",
-                    handle=f"m{size}_{n}",
-                    display_name=f"M {n}",
-                    help_requests_per_week=3,
-                    visibility=Visibility.EVERYONE,
-                    location_visibility=Visibility.EVERYONE,
-                    seeks_visibility=Visibility.EVERYONE,
-                    gives_visibility=Visibility.EVERYONE,
-                    goals_visibility=Visibility.EVERYONE,
-                    connections_visibility=Visibility.EVERYONE,
-                    search_text="",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        members = [member_row(f"m{size}_{n}", now) for n in range(2 * size)]
+        tx.session.add_all(members)
         await tx.session.flush()
-        ids = list(
-            await tx.session.scalars(
-                select(Member.id)
-                .where(Member.handle.like(f"m{size}\\_%", escape="\\"))
-                .order_by(Member.id)
-            )
-        )
+        ids = [row.id for row in members]
         for n, member_id in enumerate(ids):
             tx.session.add(
                 MemberTag(member_id=member_id, role=TagRole.SKILL, tag_id=tag_id, position=0)
