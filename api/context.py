@@ -13,6 +13,8 @@ from api.errors import Unauthenticated
 from api.loaders import Loaders
 from api.settings import Settings
 from api.tokens import Claims, TokenError, Tokens
+from domain.ledger.rules import LedgerPolicy
+from domain.marketplace.rules import MarketPolicy
 from domain.members import sessions
 from domain.members.passwords import Passwords
 from domain.members.service import AuthPolicy
@@ -28,10 +30,19 @@ class Runtime:
     tokens: Tokens
     passwords: Passwords
     auth_policy: AuthPolicy
+    market_policy: MarketPolicy
+    ledger_policy: LedgerPolicy
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         store = Store(settings.database_url, pool_size=settings.db_pool_size, clock=clock)
+        ledger = LedgerPolicy(
+            welcome_karma=settings.welcome_karma,
+            iou_value=settings.iou_value,
+            max_ious_owed=settings.max_ious_owed,
+            broker_share=settings.broker_share,
+            broker_weekly_cap=settings.broker_weekly_cap,
+        )
         return cls(
             settings=settings,
             store=store,
@@ -46,7 +57,10 @@ class Runtime:
                 max_failed_logins=settings.login_max_failures,
                 lockout=settings.login_lockout,
                 failure_window=settings.login_failure_window,
+                welcome_karma=settings.welcome_karma,
             ),
+            market_policy=MarketPolicy(max_open_requests=settings.max_open_requests, ledger=ledger),
+            ledger_policy=ledger,
         )
 
 

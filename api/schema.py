@@ -19,6 +19,7 @@ from api.graphql import (
     auth,
     circles,
     intros,
+    ledger,
     marketplace,
     members,
     network,
@@ -28,7 +29,18 @@ from api.graphql import (
 from api.graphql.pagination import MAX_PAGE
 
 # Each context's module may define ``Query``, ``Mutation`` and ``NODES`` (its Node types).
-CONTEXTS = (auth, members, network, intros, paths, circles, marketplace, offers, audience)
+CONTEXTS = (
+    auth,
+    members,
+    network,
+    intros,
+    paths,
+    circles,
+    marketplace,
+    offers,
+    audience,
+    ledger,
+)
 
 NODE_TYPES: dict[str, type[relay.Node]] = {
     node_type.__name__: node_type

@@ -53,6 +53,11 @@ class Settings:
     max_tokens: int = 5000
     intro_requests_per_broker_per_week: int = 10
     max_open_requests: int = 5
+    welcome_karma: int = 50
+    iou_value: int = 10
+    max_ious_owed: int = 5
+    broker_share: int = 5
+    broker_weekly_cap: int = 25
     run_maintenance: bool = True
     maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
@@ -143,6 +148,11 @@ class Settings:
                 "INTRO_REQUESTS_PER_BROKER_PER_WEEK", _int_between(1, 1000), 10
             ),
             max_open_requests=read("MAX_OPEN_REQUESTS", _int_between(1, 1000), 5),
+            welcome_karma=read("WELCOME_KARMA", _int_between(0, 1_000_000), 50),
+            iou_value=read("IOU_VALUE", _int_between(1, 1_000_000), 10),
+            max_ious_owed=read("MAX_IOUS_OWED", _int_between(0, 1000), 5),
+            broker_share=read("BROKER_SHARE", _int_between(0, 1_000_000), 5),
+            broker_weekly_cap=read("BROKER_WEEKLY_CAP", _int_between(0, 1_000_000), 25),
             run_maintenance=read("RUN_MAINTENANCE", _boolean, True),
             maintenance_interval=read(
                 "MAINTENANCE_INTERVAL_SECONDS", _seconds(1, 86400), dt.timedelta(seconds=60)

@@ -50,6 +50,9 @@ class DomainError(Exception):
         if isinstance(field, str):
             field = (field,)
         self.field: tuple[str, ...] | None = tuple(field) if field is not None else None
+        # Set when the refusal itself was recorded (an idempotency key's outcome): the
+        # transaction is committed, not rolled back, so a retry replays it.
+        self.recorded = False
 
     def problems(self) -> list[DomainError]:
         """Return every problem this error stands for (one, unless it is a ``Problems``)."""

@@ -349,3 +349,62 @@ class HelpRequestExpired(Event):
     type: ClassVar[str] = "help_request.expired"
     help_request_id: int
     bounty: int | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KarmaTransferred(Event):
+    """A ledger transfer; member ids are None for system accounts (issuer, escrow)."""
+
+    type: ClassVar[str] = "karma.transferred"
+    transfer_id: int
+    from_member_id: int | None
+    to_member_id: int | None
+    amount: int
+    reason: str
+    help_request_id: int | None
+    offer_id: int | None
+    iou_id: int | None
+    intro_id: int | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IouIssued(Event):
+    type: ClassVar[str] = "iou.issued"
+    iou_id: int
+    debtor_id: int
+    creditor_id: int
+    help_request_id: int
+    offer_id: int
+    value: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IouSettled(Event):
+    """Settled in karma (``transfer_id``) or by the debtor helping back (``offer_id``)."""
+
+    type: ClassVar[str] = "iou.settled"
+    iou_id: int
+    debtor_id: int
+    creditor_id: int
+    resolution: str
+    transfer_id: int | None
+    offer_id: int | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IouForgiven(Event):
+    type: ClassVar[str] = "iou.forgiven"
+    iou_id: int
+    debtor_id: int
+    creditor_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IouCalledIn(Event):
+    """The creditor asks the debtor to help on one of their requests (matching pushes it)."""
+
+    type: ClassVar[str] = "iou.called_in"
+    iou_id: int
+    debtor_id: int
+    creditor_id: int
+    help_request_id: int

@@ -153,6 +153,10 @@ class Store:
             tx = Transaction(session, self.clock(), self.dialect)
             try:
                 yield tx
+            except DomainError as error:
+                if error.recorded and not tx.committed:
+                    await tx.commit()
+                raise
             except IntegrityError as error:
                 # A unique key another transaction took between our check and our write:
                 # the client may simply retry.

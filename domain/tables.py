@@ -1,6 +1,7 @@
 """Every table the domain owns, imported so ``metadata`` is complete (migrations, tests)."""
 
-from domain import events
+from domain import events, idempotency
+from domain.ledger import models as ledger
 from domain.marketplace import models as marketplace
 from domain.members import models as members
 from domain.network import models as network
@@ -8,4 +9,12 @@ from domain.store import Base
 
 metadata = Base.metadata
 
-__all__ = ["events", "marketplace", "members", "metadata", "network"]
+__all__ = [
+    "events",
+    "idempotency",
+    "ledger",
+    "marketplace",
+    "members",
+    "metadata",
+    "network",
+]

@@ -307,7 +307,13 @@ class Mutation:
         if isinstance(intro_id, list):
             return AcceptIntroPayload(user_errors=intro_id)
         result = await mutate(
-            info, lambda tx: intros.accept_intro(tx, actor_id=actor_id, intro_id=intro_id)
+            info,
+            lambda tx: intros.accept_intro(
+                tx,
+                actor_id=actor_id,
+                intro_id=intro_id,
+                policy=info.context.runtime.ledger_policy,
+            ),
         )
         if isinstance(result, list):
             return AcceptIntroPayload(user_errors=result)

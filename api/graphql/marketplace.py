@@ -17,7 +17,7 @@ from api.context import Context, Info
 from api.errors import UserError
 from api.graphql.circle_loaders import circle_loaders
 from api.graphql.circles import Circle
-from api.graphql.commands import mutate
+from api.graphql.commands import IDEMPOTENCY_KEY, mutate, mutate_once
 from api.graphql.ids import argument_id, database_ids, input_id, node_id
 from api.graphql.members import Member, Tag
 from api.graphql.pagination import Connection, offset_connection, window
@@ -378,6 +378,7 @@ class PostHelpRequestInput:
     expires_at: dt.datetime | None = strawberry.field(
         default=None, description="When it lapses; by default in 14 days."
     )
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.input(description="Fields left out stay as they are.")
@@ -392,6 +393,7 @@ class EditHelpRequestInput:
 @strawberry.input
 class CancelHelpRequestInput:
     help_request_id: strawberry.ID
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 @strawberry.type
@@ -418,7 +420,7 @@ class CancelHelpRequestPayload(HelpRequestPayload):
 
 
 def _policy(info: Info) -> MarketPolicy:
-    return MarketPolicy(max_open_requests=info.context.runtime.settings.max_open_requests)
+    return info.context.runtime.market_policy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -462,7 +464,9 @@ async def _seen_now(info: Info, request_id: int) -> HelpRequest | None:
 class Mutation:
     @strawberry.mutation(
         description="Ask for help, shown to the audience chosen; at most `MAX_OPEN_REQUESTS` "
-        "open at once (`LIMIT_EXCEEDED`)."
+        "open at once (`LIMIT_EXCEEDED`). A bounty moves from the author's karma into escrow "
+        "(`INSUFFICIENT_KARMA` when it cannot be covered); asking on an IOU is refused "
+        "(`LIMIT_EXCEEDED`) while the author owes `MAX_IOUS_OWED` IOUs."
     )
     async def post_help_request(
         self, info: Info, input: PostHelpRequestInput
@@ -484,15 +488,19 @@ class Mutation:
             max_helpers=input.max_helpers,
             expires_at=input.expires_at,
         )
-        result = await mutate(
+        result = await mutate_once(
             info,
-            lambda tx: requests.post_help_request(
+            actor_id=actor_id,
+            key=input.idempotency_key,
+            operation="postHelpRequest",
+            input=input,
+            command=lambda tx: requests.post_help_request(
                 tx, actor_id=actor_id, draft=draft, policy=_policy(info)
             ),
         )
         if isinstance(result, list):
             return PostHelpRequestPayload(user_errors=result)
-        return PostHelpRequestPayload(help_request=await _seen_now(info, result.id))
+        return PostHelpRequestPayload(help_request=await _seen_now(info, result))
 
     @strawberry.mutation(
         description="Change the title, details, tags or expiry of one of the viewer's open "
@@ -527,7 +535,7 @@ class Mutation:
 
     @strawberry.mutation(
         description="Withdraw one of the viewer's open or in-progress requests; the live "
-        "offers on it are cancelled."
+        "offers on it are cancelled and its bounty, if any, returns from escrow."
     )
     async def cancel_help_request(
         self, info: Info, input: CancelHelpRequestInput
@@ -536,12 +544,16 @@ class Mutation:
         request_id = input_id(input.help_request_id, "HelpRequest", field="helpRequestId")
         if isinstance(request_id, list):
             return CancelHelpRequestPayload(user_errors=request_id)
-        result = await mutate(
+        result = await mutate_once(
             info,
-            lambda tx: requests.cancel_help_request(
+            actor_id=actor_id,
+            key=input.idempotency_key,
+            operation="cancelHelpRequest",
+            input=input,
+            command=lambda tx: requests.cancel_help_request(
                 tx, actor_id=actor_id, help_request_id=request_id
             ),
         )
         if isinstance(result, list):
             return CancelHelpRequestPayload(user_errors=result)
-        return CancelHelpRequestPayload(help_request=await _seen_now(info, result.id))
+        return CancelHelpRequestPayload(help_request=await _seen_now(info, result))

@@ -21,13 +21,20 @@ from domain.members.read import GiveView, GoalView, Profile, TagView
 from domain.members.visibility import Relation
 
 if TYPE_CHECKING:
+    from api.graphql.ledger import Iou, IouRole, KarmaAccount, Reciprocity
     from api.graphql.marketplace import HelpRequest
     from api.graphql.network import Relationship
+    from domain.ledger.models import IouStatus
     from domain.marketplace.rules import HelpRequestStatus
 
 RelationshipRef = Annotated["Relationship", strawberry.lazy("api.graphql.network")]
 HelpRequestRef = Annotated["HelpRequest", strawberry.lazy("api.graphql.marketplace")]
 HelpRequestStatusRef = Annotated["HelpRequestStatus", strawberry.lazy("api.graphql.marketplace")]
+KarmaAccountRef = Annotated["KarmaAccount", strawberry.lazy("api.graphql.ledger")]
+IouRef = Annotated["Iou", strawberry.lazy("api.graphql.ledger")]
+IouRoleRef = Annotated["IouRole", strawberry.lazy("api.graphql.ledger")]
+IouStatusRef = Annotated["IouStatus", strawberry.lazy("api.graphql.ledger")]
+ReciprocityRef = Annotated["Reciprocity", strawberry.lazy("api.graphql.ledger")]
 V = TypeVar("V", GiveView, GoalView)
 
 strawberry.enum(Visibility, description="Who may see a profile or a part of it.")
@@ -275,6 +282,38 @@ class Member(relay.Node):
             author_id=strawberry.ID(relay.to_base64("Member", self.id)), status=status
         )
         return await help_requests_query(info, by_member, first, after, last, before)
+
+    @strawberry.field(description="The member's karma; null for anyone but the member.")
+    async def karma(self, info: Info) -> KarmaAccountRef | None:
+        from api.graphql.ledger import karma_of
+
+        return await karma_of(info, self.id)
+
+    @strawberry.field(
+        description="IOUs the member owes (`role: OWED`) or is owed (`HELD`), newest first; "
+        "null for anyone but the member."
+    )
+    async def ious(
+        self,
+        info: Info,
+        role: IouRoleRef | None = None,
+        status: list[IouStatusRef] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[IouRef] | None:
+        from api.graphql.ledger import ious_of
+
+        return await ious_of(info, self.id, role, status, first, after, last, before)
+
+    @strawberry.field(
+        description="How the member gives and takes; shown to whoever may see the profile."
+    )
+    async def reciprocity(self, info: Info) -> ReciprocityRef:
+        from api.graphql.ledger import reciprocity_of
+
+        return await reciprocity_of(info, self.id)
 
     @strawberry.field(description="The sign-in email; the member alone sees it.")
     def email(self) -> str | None:

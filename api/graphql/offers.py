@@ -11,7 +11,7 @@ from strawberry import relay
 
 from api.context import Info
 from api.errors import UserError
-from api.graphql.commands import mutate
+from api.graphql.commands import IDEMPOTENCY_KEY, mutate_once
 from api.graphql.ids import database_ids, input_id
 from domain.marketplace import offer_read, offers
 from domain.marketplace.models import Offer as OfferRow
@@ -148,11 +148,7 @@ class CompleteHelpInput:
     settlement: Settlement
     tip: int | None = strawberry.field(default=None, description="Extra karma for the helper.")
     note: str | None = None
-    idempotency_key: str | None = strawberry.field(
-        default=None,
-        description="Reserved for the ledger: a retry with the same key returns the first "
-        "outcome. Today a repeated completion is refused as INVALID_TRANSITION.",
-    )
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY_KEY)
 
 
 P = TypeVar("P", bound=OfferPayload)
@@ -165,15 +161,27 @@ async def _offer_command(
     kind: str,
     field: str,
     command: Callable[[Transaction, int, int], Awaitable[OfferRow]],
+    *,
+    input: object = None,
+    key: str | None = None,
 ) -> P:
     actor_id = await info.context.require_viewer()
     target = input_id(raw_id, kind, field=field)
     if isinstance(target, list):
         return payload(user_errors=target)
-    result = await mutate(info, lambda tx: command(tx, actor_id, target))
+    result = await mutate_once(
+        info,
+        actor_id=actor_id,
+        key=key,
+        operation=payload.__name__,
+        input=input,
+        command=lambda tx: command(tx, actor_id, target),
+    )
     if isinstance(result, list):
         return payload(user_errors=result)
-    return payload(offer=Offer.of(result))
+    async with info.context.store.reader() as session:
+        found = await offer_read.offers_by_ids(session, viewer_id=actor_id, offer_ids=[result])
+    return payload(offer=Offer.of(found[result]) if result in found else None)
 
 
 @strawberry.type
@@ -227,8 +235,9 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Confirm an accepted offer's help and how it is settled; the last "
-        "completion fulfils the request."
+        description="Confirm an accepted offer's help and how it is settled: the helper's "
+        "share of the bounty, an IOU from you, or thanks; a tip moves from your karma. The "
+        "last completion fulfils the request and returns what is left of its bounty."
     )
     async def complete_help(self, info: Info, input: CompleteHelpInput) -> CompleteHelpPayload:
         return await _offer_command(
@@ -244,7 +253,10 @@ class Mutation:
                 settlement=input.settlement,
                 tip=input.tip,
                 note=input.note,
+                policy=info.context.runtime.market_policy,
             ),
+            input=input,
+            key=input.idempotency_key,
         )
 
 

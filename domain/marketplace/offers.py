@@ -18,21 +18,20 @@ from domain.events import (
     OfferMade,
     OfferWithdrawn,
 )
-from domain.marketplace.models import HelpRequest, HelpRequestCircle, HelpRequestMember, Offer
+from domain.ledger import flows, ious
+from domain.marketplace.models import HelpRequest, Offer
+from domain.marketplace.request_read import sees_request
 from domain.marketplace.rules import (
     LIVE_OFFERS,
-    Audience,
     HelpRequestStatus,
+    MarketPolicy,
     OfferStatus,
     Settlement,
-    admits,
     check_offer_transition,
     check_request_transition,
     settlement_problem,
 )
 from domain.members.rules import optional_text
-from domain.members.visibility import relations
-from domain.network.models import CircleMembership, MembershipStatus
 from domain.network.relationships import record_help
 from domain.store import Transaction
 
@@ -47,41 +46,9 @@ def _text(value: str | None, field: str) -> str | None:
         raise invalid(str(problem), field) from None
 
 
-async def sees_request(tx: Transaction, request: HelpRequest, viewer_id: int) -> bool:
-    """Tell whether a member is in a request's audience (the rule of ``rules.admits``)."""
-    related = await relations(tx.session, viewer_id=viewer_id, member_ids=[request.author_id])
-    circle_ids = frozenset(
-        await tx.session.scalars(
-            select(HelpRequestCircle.circle_id)
-            .join(
-                CircleMembership,
-                (CircleMembership.circle_id == HelpRequestCircle.circle_id)
-                & (CircleMembership.member_id == viewer_id)
-                & (CircleMembership.status == MembershipStatus.ACTIVE),
-            )
-            .where(HelpRequestCircle.help_request_id == request.id)
-        )
-    )
-    member_ids = frozenset(
-        await tx.session.scalars(
-            select(HelpRequestMember.member_id).where(
-                HelpRequestMember.help_request_id == request.id,
-                HelpRequestMember.member_id == viewer_id,
-            )
-        )
-    )
-    audience = Audience(request.audience_scope, circle_ids=circle_ids, member_ids=member_ids)
-    return admits(
-        audience,
-        relation=related[request.author_id],
-        viewer_id=viewer_id,
-        viewer_circle_ids=circle_ids,
-    )
-
-
 async def _request_for(tx: Transaction, help_request_id: int, actor_id: int) -> HelpRequest:
     request = await tx.session.get(HelpRequest, help_request_id, with_for_update=True)
-    if request is None or not await sees_request(tx, request, actor_id):
+    if request is None or not await sees_request(tx.session, request, actor_id):
         raise not_found("help request", "help_request_id")
     return request
 
@@ -219,8 +186,14 @@ async def complete_help(
     settlement: Settlement,
     tip: int | None,
     note: str | None,
+    policy: MarketPolicy,
 ) -> Offer:
-    """Confirm an accepted offer's help, choosing how it is settled; the last one fulfils."""
+    """Confirm an accepted offer's help, choosing how it is settled; the last one fulfils.
+
+    The ledger settles it in the same transaction: the helper's share of the bounty out of
+    escrow, the tip, or a new IOU; an IOU the helper owed the requester is settled by this
+    help; and once the request is fulfilled, what is left in escrow goes back to its author.
+    """
     offer, request = await _offer_for(tx, offer_id, actor_id)
     if request.author_id != actor_id:
         raise DomainError(Code.FORBIDDEN, "only the requester confirms help", "offer_id")
@@ -244,6 +217,40 @@ async def complete_help(
         if settlement is Settlement.BOUNTY and request.bounty
         else None
     )
+    if bounty_share:
+        await flows.award_bounty(
+            tx,
+            actor_id=actor_id,
+            help_request_id=request.id,
+            offer_id=offer.id,
+            helper_id=offer.helper_id,
+            amount=bounty_share,
+        )
+    if settlement is Settlement.IOU:
+        await ious.issue_iou(
+            tx,
+            debtor_id=request.author_id,
+            creditor_id=offer.helper_id,
+            help_request_id=request.id,
+            offer_id=offer.id,
+            policy=policy.ledger,
+        )
+    if tip:
+        await flows.tip(
+            tx,
+            requester_id=request.author_id,
+            helper_id=offer.helper_id,
+            help_request_id=request.id,
+            offer_id=offer.id,
+            amount=tip,
+        )
+    await ious.settle_by_help(
+        tx,
+        debtor_id=offer.helper_id,
+        creditor_id=request.author_id,
+        help_request_id=request.id,
+        offer_id=offer.id,
+    )
     tx.emit(
         HelpCompleted(
             actor_id=actor_id,
@@ -262,5 +269,8 @@ async def complete_help(
         request.status = HelpRequestStatus.FULFILLED
         request.closed_at = request.updated_at = tx.now
         await tx.session.flush()
+        await flows.refund_bounty(
+            tx, actor_id=actor_id, help_request_id=request.id, author_id=request.author_id
+        )
         tx.emit(HelpRequestFulfilled(actor_id=actor_id, help_request_id=request.id))
     return offer

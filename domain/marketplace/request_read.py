@@ -23,9 +23,11 @@ from domain.marketplace.models import (
     HelpRequestTag,
 )
 from domain.marketplace.rules import (
+    Audience,
     AudienceScope,
     HelpRequestKind,
     HelpRequestStatus,
+    admits,
 )
 from domain.members import tags as tag_rules
 from domain.members.models import Give, Member, MemberTag, Tag, TagRole
@@ -124,6 +126,38 @@ def shown_status(request: HelpRequest, now: dt.datetime) -> HelpRequestStatus:
     if request.status is HelpRequestStatus.OPEN and request.expires_at <= now:
         return HelpRequestStatus.EXPIRED
     return request.status
+
+
+async def sees_request(session: AsyncSession, request: HelpRequest, viewer_id: int) -> bool:
+    """Tell whether a member is in a request's audience (the rule of ``rules.admits``)."""
+    related = await relations(session, viewer_id=viewer_id, member_ids=[request.author_id])
+    circle_ids = frozenset(
+        await session.scalars(
+            select(HelpRequestCircle.circle_id)
+            .join(
+                CircleMembership,
+                (CircleMembership.circle_id == HelpRequestCircle.circle_id)
+                & (CircleMembership.member_id == viewer_id)
+                & (CircleMembership.status == MembershipStatus.ACTIVE),
+            )
+            .where(HelpRequestCircle.help_request_id == request.id)
+        )
+    )
+    member_ids = frozenset(
+        await session.scalars(
+            select(HelpRequestMember.member_id).where(
+                HelpRequestMember.help_request_id == request.id,
+                HelpRequestMember.member_id == viewer_id,
+            )
+        )
+    )
+    audience = Audience(request.audience_scope, circle_ids=circle_ids, member_ids=member_ids)
+    return admits(
+        audience,
+        relation=related[request.author_id],
+        viewer_id=viewer_id,
+        viewer_circle_ids=circle_ids,
+    )
 
 
 async def requests_by_ids(

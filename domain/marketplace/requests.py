@@ -15,6 +15,7 @@ from domain.events import (
     HelpRequestExpired,
     HelpRequestPosted,
 )
+from domain.ledger import flows, ious
 from domain.marketplace.models import (
     HelpRequest,
     HelpRequestCircle,
@@ -73,6 +74,8 @@ async def post_help_request(
             Code.LIMIT_EXCEEDED,
             f"at most {policy.max_open_requests} open requests: close or cancel one first",
         )
+    if draft.offers_iou:
+        await ious.refuse_over_cap(tx, actor_id, policy.ledger, "offers_iou")
     audience = draft.audience
     circle_ids = member_ids = frozenset[int]()
     if audience.scope is AudienceScope.CIRCLES:
@@ -114,6 +117,10 @@ async def post_help_request(
         for member_id in sorted(member_ids)
     )
     await tx.session.flush()
+    if request.bounty:
+        await flows.hold_bounty(
+            tx, author_id=actor_id, help_request_id=request.id, bounty=request.bounty
+        )
     tx.emit(
         HelpRequestPosted(
             actor_id=actor_id,
@@ -223,6 +230,9 @@ async def cancel_help_request(
     request.status = HelpRequestStatus.CANCELLED
     request.closed_at = request.updated_at = tx.now
     await tx.session.flush()
+    await flows.refund_bounty(
+        tx, actor_id=actor_id, help_request_id=request.id, author_id=request.author_id
+    )
     tx.emit(
         HelpRequestCancelled(
             actor_id=actor_id,
@@ -258,7 +268,7 @@ async def expire_help_requests(
             update(HelpRequest)
             .where(HelpRequest.id.in_(lapsed), HelpRequest.status == HelpRequestStatus.OPEN)
             .values(status=HelpRequestStatus.EXPIRED, closed_at=now, updated_at=now)
-            .returning(HelpRequest.id, HelpRequest.bounty)
+            .returning(HelpRequest.id, HelpRequest.bounty, HelpRequest.author_id)
         )
     ).all()
     expired_ids = [row.id for row in expired]
@@ -269,6 +279,10 @@ async def expire_help_requests(
         .values(status=OfferStatus.CANCELLED, responded_at=now)
     )
     for row in sorted(expired):
+        if row.bounty:
+            await flows.refund_bounty(
+                tx, actor_id=None, help_request_id=row.id, author_id=row.author_id
+            )
         tx.emit(HelpRequestExpired(help_request_id=row.id, bounty=row.bounty))
     return len(expired)
 

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping, Sequence
 
 from domain.errors import Checks, Code, DomainError
+from domain.ledger.rules import LedgerPolicy
 from domain.members.rules import text_problem
 from domain.members.visibility import Relation
 
@@ -156,6 +157,8 @@ class MarketPolicy:
     default_expiry: dt.timedelta = dt.timedelta(days=14)
     max_tags: int = 10
     max_audience: int = 50
+    # What bounties, tips and IOUs may move (the ledger's own knobs).
+    ledger: LedgerPolicy = dataclasses.field(default_factory=LedgerPolicy)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.errors import Checks, Code, DomainError, invalid, not_found
 from domain.events import GiveAdded, GoalAdded, MemberJoined, ProfileUpdated
+from domain.ledger import flows
 from domain.members import rules, sessions
 from domain.members.models import (
     Give,
@@ -58,6 +59,8 @@ class AuthPolicy:
     max_failed_logins: int = 5
     failure_window: dt.timedelta = dt.timedelta(minutes=15)
     lockout: dt.timedelta = dt.timedelta(minutes=15)
+    # Karma the issuer grants each new member.
+    welcome_karma: int = 50
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -169,6 +172,7 @@ async def sign_up(
             Code.ALREADY_EXISTS, "this email or handle was just taken", "handle"
         ) from error
     tx.emit(MemberJoined(actor_id=member.id, member_id=member.id, handle=handle))
+    await flows.grant_welcome(tx, member_id=member.id, amount=policy.welcome_karma)
     grant = await sessions.start_session(tx, member_id=member.id, ttl=policy.refresh_ttl)
     return SignedIn(member=member, grant=grant)
 

@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import Checks, Code, DomainError, invalid, not_found
 from domain.events import IntroAccepted, IntroDeclined, IntroExpired, IntroForwarded, IntroRequested
+from domain.ledger import flows
+from domain.ledger.rules import LedgerPolicy
 from domain.members.models import Member
 from domain.members.rules import optional_text, text_problem
 from domain.members.visibility import can_see, relations
@@ -173,8 +175,11 @@ async def forward_intro(
     return intro
 
 
-async def accept_intro(tx: Transaction, *, actor_id: int, intro_id: int) -> Intro:
-    """Accept an intro forwarded to the actor: they and the requester become connected."""
+async def accept_intro(
+    tx: Transaction, *, actor_id: int, intro_id: int, policy: LedgerPolicy
+) -> Intro:
+    """Accept an intro forwarded to the actor: they and the requester become connected, and
+    the broker is credited their share of karma (within a weekly cap)."""
     intro = await _for_party(tx, intro_id, actor_id)
     _require_status(intro, tx.now, IntroStatus.FORWARDED)
     if actor_id != intro.target_id:
@@ -198,6 +203,9 @@ async def accept_intro(tx: Transaction, *, actor_id: int, intro_id: int) -> Intr
     intro.status = IntroStatus.ACCEPTED
     intro.responded_at = tx.now
     await tx.session.flush()
+    await flows.broker_share(
+        tx, actor_id=actor_id, intro_id=intro.id, broker_id=broker.id, policy=policy
+    )
     tx.emit(
         IntroAccepted(
             actor_id=actor_id,

@@ -9,18 +9,22 @@ from sqlalchemy import func, select
 
 from domain.errors import Code, DomainError
 from domain.events import OutboxEvent
+from domain.ledger import flows
 from domain.marketplace import offers
 from domain.marketplace.models import HelpRequest, Offer
 from domain.marketplace.rules import (
     AudienceScope,
     HelpRequestKind,
     HelpRequestStatus,
+    MarketPolicy,
     OfferStatus,
     Settlement,
 )
 from domain.network import relationships
 from domain.network.models import Relationship
 from tests.builders import make_members
+
+POLICY = MarketPolicy()
 
 
 async def _request(store, author_id, *, scope=AudienceScope.PUBLIC, bounty=10, max_helpers=1):
@@ -44,6 +48,12 @@ async def _request(store, author_id, *, scope=AudienceScope.PUBLIC, bounty=10, m
         tx.session.add(request)
         await tx.session.flush()
         request_id = request.id
+        # As posting does: the author's karma covers the bounty, held in escrow.
+        await flows.grant_welcome(tx, member_id=author_id, amount=100)
+        if bounty:
+            await flows.hold_bounty(
+                tx, author_id=author_id, help_request_id=request_id, bounty=bounty
+            )
         await tx.commit()
     return request_id
 
@@ -105,6 +115,7 @@ async def test_an_offer_accepted_and_completed_fulfils_the_request(store):
         settlement=Settlement.BOUNTY,
         tip=None,
         note="Thank you!",
+        policy=POLICY,
     )
 
     assert await _state(store, request_id) == (
@@ -133,7 +144,7 @@ async def test_double_clicks_change_nothing_the_second_time_and_say_why(store):
     assert "accepted" in again.message
     assert await _events(store) == before
 
-    complete = {"settlement": Settlement.THANKS, "tip": None, "note": None}
+    complete = {"settlement": Settlement.THANKS, "tip": None, "note": None, "policy": POLICY}
     await _run(store, offers.complete_help, actor_id=carol, offer_id=offer.id, **complete)
     twice = await _refused(
         store, offers.complete_help, actor_id=carol, offer_id=offer.id, **complete
@@ -203,7 +214,7 @@ async def test_a_request_for_two_helpers_is_fulfilled_when_both_are_done(store):
     third = await _refused(store, offers.accept_offer, actor_id=carol, offer_id=made[2].id)
     assert third.code is Code.LIMIT_EXCEEDED
 
-    complete = {"settlement": Settlement.BOUNTY, "tip": 3, "note": None}
+    complete = {"settlement": Settlement.BOUNTY, "tip": 3, "note": None, "policy": POLICY}
     await _run(store, offers.complete_help, actor_id=carol, offer_id=made[0].id, **complete)
     assert (await _state(store, request_id))[0] is HelpRequestStatus.IN_PROGRESS
     await _run(store, offers.complete_help, actor_id=carol, offer_id=made[1].id, **complete)
@@ -234,6 +245,7 @@ async def test_a_settlement_must_be_one_the_request_offered(store):
             settlement=settlement,
             tip=None,
             note=None,
+            policy=POLICY,
         )
         assert refused.code is Code.INVALID_INPUT
         assert refused.field == ("settlement",)
