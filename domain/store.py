@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +39,8 @@ from sqlalchemy.orm import DeclarativeBase
 from domain.errors import Code, DomainError
 
 Clock = Callable[[], dt.datetime]
+# deadlock_detected, serialization_failure: the database rolled the transaction back.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 def utc_now() -> dt.datetime:
@@ -162,6 +164,15 @@ class Store:
                 # the client may simply retry.
                 raise DomainError(
                     Code.CONFLICT, "this changed at the same moment elsewhere; try again"
+                ) from error
+            except DBAPIError as error:
+                # PostgreSQL broke a deadlock or a serialization conflict by rolling this
+                # transaction back: nothing was written, and a retry (with the same
+                # idempotency key) is safe.
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                raise DomainError(
+                    Code.CONFLICT, "this collided with a concurrent change; try again"
                 ) from error
             finally:
                 if not tx.committed:

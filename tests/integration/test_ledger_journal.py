@@ -1,0 +1,103 @@
+"""The journal is append-only, and bounds hold, by the database's own rules (both databases)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from domain.errors import Code, DomainError
+from domain.ledger import audit, flows
+from domain.ledger.core import ISSUER, Posting, karma_account, transfer
+from domain.ledger.models import Account, Transfer, TransferReason
+from tests.builders import make_members
+
+
+async def _granted(store, amount=50) -> tuple[int, int]:
+    ada, bob = await make_members(store, "ada", "bob")
+    async with store.transaction() as tx:
+        for member_id in (ada, bob):
+            await flows.grant_welcome(tx, member_id=member_id, amount=amount)
+        await tx.commit()
+    return ada, bob
+
+
+async def _write(store, statement) -> None:
+    """Run a statement as anyone with the database's password could: no domain code between."""
+    async with store.engine.begin() as connection:
+        await connection.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        update(Transfer).values(amount=Transfer.amount + 1),
+        update(Transfer).values(memo="rewritten"),
+        delete(Transfer),
+    ],
+    ids=["amount", "memo", "delete"],
+)
+async def test_a_transfer_cannot_be_changed_or_deleted(store, change):
+    await _granted(store)
+    with pytest.raises(DBAPIError, match="immutable"):
+        await _write(store, change)
+    async with store.reader() as session:
+        assert await session.scalar(select(Transfer.amount).limit(1)) == 50
+        assert await audit.violations(session) == []
+
+
+async def test_the_database_refuses_a_balance_below_its_bound(store):
+    ada, _ = await _granted(store)
+    with pytest.raises(DBAPIError, match=r"(?i)check"):
+        await _write(store, update(Account).where(Account.member_id == ada).values(balance=-1))
+
+
+async def test_audit_reports_a_cached_balance_that_drifted_from_its_transfers(store):
+    ada, _ = await _granted(store)
+    async with store.transaction() as tx:
+        await tx.session.execute(
+            text("UPDATE ledger_accounts SET balance = balance + 5 WHERE member_id = :m"),
+            {"m": ada},
+        )
+        await tx.commit()
+    async with store.reader() as session:
+        found = await audit.violations(session)
+    assert f"replay: karma:{ada} caches 55, its transfers sum to 50" in found
+    assert "conservation: balances sum to 5, not 0" in found
+
+
+async def test_a_key_replays_its_first_outcome_and_refuses_another_body(store):
+    ada, bob = await _granted(store, amount=10)
+
+    def gift(amount: int) -> Posting:
+        return Posting(
+            key="gift:ada:1",
+            source=karma_account(ada),
+            target=karma_account(bob),
+            amount=amount,
+            reason=TransferReason.GIFT,
+        )
+
+    async def post(posting: Posting) -> int | Code:
+        try:
+            async with store.transaction() as tx:
+                result = await transfer(tx, posting, alone=True)
+                await tx.commit()
+            return result
+        except DomainError as error:
+            return error.code
+
+    assert await post(gift(30)) is Code.INSUFFICIENT_KARMA
+    top_up = Posting(
+        key="top-up:ada",
+        source=ISSUER,
+        target=karma_account(ada),
+        amount=40,
+        reason=TransferReason.WELCOME,
+    )
+    assert isinstance(await post(top_up), int)  # ada can now cover it
+    assert await post(gift(30)) is Code.INSUFFICIENT_KARMA  # the first outcome, again
+    assert await post(gift(5)) is Code.CONFLICT
+    async with store.reader() as session:
+        assert await session.scalar(select(Account.balance).where(Account.member_id == bob)) == 10
+        assert await audit.violations(session) == []
