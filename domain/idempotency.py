@@ -11,12 +11,13 @@ same key with another body is refused with ``CONFLICT``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, String, select, update
+from sqlalchemy import JSON, String, Table, bindparam, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.errors import Code, DomainError, Problems, invalid
@@ -36,6 +37,18 @@ class IdempotencyKey(Base):
     result_id: Mapped[int | None] = mapped_column(Id)
     # The refusal's problems, as [{"code", "message", "field"}], when it was refused.
     refusal: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+# Built once, run with parameters (Core statements: no ORM bulk path per call).
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_THIS = (_KEYS.c.scope == bindparam("this_scope")) & (_KEYS.c.key == bindparam("this_key"))
+_FIRST = select(_KEYS.c.fingerprint, _KEYS.c.result_id, _KEYS.c.refusal).where(_THIS)
+_RECORD = update(_KEYS).where(_THIS)
+
+
+@functools.cache
+def _claim(dialect: str) -> Any:
+    return insert_ignoring_conflicts(dialect, _KEYS, ["scope", "key"])
 
 
 def fingerprint(operation: str, body: Mapping[str, Any]) -> str:
@@ -60,26 +73,24 @@ async def once(
     body: Mapping[str, Any],
     run: Callable[[], Awaitable[int]],
     alone: bool = False,
+    savepoint: bool = True,
 ) -> int:
     """Run ``run`` once for this key and return its result id, or replay the first outcome.
 
     ``body`` is what the caller asked for (JSON values); the same key with another body or
     operation is refused with ``CONFLICT``. ``alone`` says nothing else is written in this
-    transaction, so a refusal may be committed for a retry to replay.
+    transaction, so a refusal may be committed for a retry to replay. ``savepoint=False`` is
+    for a ``run`` that refuses before it writes anything that matters.
     """
     digest = fingerprint(operation, body)
-    claim = insert_ignoring_conflicts(tx.dialect, IdempotencyKey, ["scope", "key"]).values(
-        scope=scope, key=key, fingerprint=digest
-    )
-    claimed = (await tx.session.execute(claim)).rowcount  # type: ignore[attr-defined]
+    this = {"this_scope": scope, "this_key": key}
+    claimed = (
+        await tx.session.execute(
+            _claim(tx.dialect), {"scope": scope, "key": key, "fingerprint": digest}
+        )
+    ).rowcount  # type: ignore[attr-defined]
     if not claimed:
-        first = (
-            await tx.session.execute(
-                select(
-                    IdempotencyKey.fingerprint, IdempotencyKey.result_id, IdempotencyKey.refusal
-                ).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-            )
-        ).one()
+        first = (await tx.session.execute(_FIRST, this)).one()
         if first.fingerprint != digest:
             raise DomainError(
                 Code.CONFLICT,
@@ -90,19 +101,21 @@ async def once(
             raise _refusal_of(first.refusal)
         assert first.result_id is not None, "a claimed key has an outcome once committed"
         return int(first.result_id)
-    row = (IdempotencyKey.scope == scope) & (IdempotencyKey.key == key)
     try:
-        async with tx.session.begin_nested():
+        if savepoint:
+            async with tx.session.begin_nested():
+                result = await run()
+        else:
             result = await run()
     except DomainError as error:
         problems = [
             {"code": p.code.value, "message": p.message, "field": list(p.field or ())}
             for p in error.problems()
         ]
-        await tx.session.execute(update(IdempotencyKey).where(row).values(refusal=problems))
+        await tx.session.execute(_RECORD, this | {"refusal": problems})
         error.recorded = alone
         raise
-    await tx.session.execute(update(IdempotencyKey).where(row).values(result_id=result))
+    await tx.session.execute(_RECORD, this | {"result_id": result})
     return result
 
 

@@ -4,11 +4,12 @@ A transfer moves a positive amount from one account to another. Posting it runs,
 caller's transaction and a SAVEPOINT (``domain.idempotency.once``):
 
 1. claim the transfer's key: a retry replays the first outcome, a refusal included;
-2. find (or open) both accounts and touch them in id order, so two transfers over the same
-   accounts queue instead of deadlocking;
-3. change each balance with a guarded ``UPDATE … WHERE balance - amount >= lower_bound``:
-   zero rows updated means the account cannot cover it. Nothing is read and checked in
-   Python, so concurrent writers cannot both spend the same karma;
+2. find (or open) both accounts and lock them in id order (one ``SELECT … ORDER BY id FOR
+   UPDATE``), so two transfers over the same accounts queue instead of deadlocking;
+3. debit with a guarded ``UPDATE … WHERE balance - amount >= lower_bound`` (zero rows
+   updated means the account cannot cover it), then credit. Nothing is read and checked in
+   Python, so concurrent writers cannot both spend the same karma; and as the debit is the
+   first write, a refusal leaves nothing to undo (no SAVEPOINT);
 4. append the transfer row (the database refuses to change or delete it afterwards), with
    each side's balance after it, and its ``karma.transferred`` event.
 """
@@ -16,9 +17,9 @@ caller's transaction and a SAVEPOINT (``domain.idempotency.once``):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 
 from domain.errors import Code, DomainError, invalid
 from domain.events import KarmaTransferred
@@ -84,39 +85,75 @@ async def transfer(tx: Transaction, posting: Posting, *, alone: bool = False) ->
         body=posting.body(),
         run=lambda: _post(tx, posting),
         alone=alone,
+        # _post refuses before it writes anything but an empty account: no SAVEPOINT needed.
+        savepoint=False,
     )
+
+
+# Built once: each transfer runs them with parameters, on the tables themselves (Core, not
+# the ORM's bulk paths), so a transfer costs its round trips and little Python.
+_ACCOUNTS = cast(Table, Account.__table__)
+_TRANSFERS = cast(Table, Transfer.__table__)
+# Both accounts locked in id order, in one statement (on PostgreSQL rows are locked in the
+# order sorted; SQLite has one writer at a time anyway).
+_LOCK_ACCOUNTS = (
+    select(_ACCOUNTS.c.name, _ACCOUNTS.c.id)
+    .where(_ACCOUNTS.c.name.in_(bindparam("names", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_DEBIT = (
+    update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == bindparam("account_id"),
+        or_(
+            _ACCOUNTS.c.lower_bound.is_(None),
+            _ACCOUNTS.c.balance - bindparam("amount") >= _ACCOUNTS.c.lower_bound,
+        ),
+    )
+    .values(balance=_ACCOUNTS.c.balance - bindparam("amount"))
+    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.member_id)
+)
+_CREDIT = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("amount"))
+    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.member_id)
+)
+_BALANCE = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
+_RECORD = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
 
 
 async def _post(tx: Transaction, posting: Posting) -> int:
+    # Lock both accounts (id order), then debit first: a refusal comes before any write.
     ids = await _account_ids(tx, (posting.source, posting.target))
-    after: dict[str, Any] = {}
-    for name in sorted(ids, key=ids.__getitem__):
-        if name == posting.source:
-            after[name] = await _debit(tx, ids[name], name, posting.amount, posting.field)
-        else:
-            after[name] = await _credit(tx, ids[name], posting.amount)
-    source, target = after[posting.source], after[posting.target]
-    transfer_id = await tx.session.scalar(
-        insert(Transfer)
-        .values(
-            key=posting.key,
-            from_account_id=ids[posting.source],
-            to_account_id=ids[posting.target],
-            amount=posting.amount,
-            from_balance=source.balance,
-            to_balance=target.balance,
-            reason=posting.reason,
-            actor_id=posting.actor_id,
-            help_request_id=posting.help_request_id,
-            offer_id=posting.offer_id,
-            iou_id=posting.iou_id,
-            intro_id=posting.intro_id,
-            memo=posting.memo,
-            created_at=tx.now,
+    source = await _debit(tx, ids[posting.source], posting.source, posting.amount, posting.field)
+    target = (
+        await tx.session.execute(
+            _CREDIT, {"account_id": ids[posting.target], "amount": posting.amount}
         )
-        .returning(Transfer.id)
-    )
-    assert transfer_id is not None
+    ).one()
+    transfer_id = (
+        await tx.session.execute(
+            _RECORD,
+            {
+                "key": posting.key,
+                "from_account_id": ids[posting.source],
+                "to_account_id": ids[posting.target],
+                "amount": posting.amount,
+                "from_balance": source.balance,
+                "to_balance": target.balance,
+                "reason": posting.reason,
+                "actor_id": posting.actor_id,
+                "help_request_id": posting.help_request_id,
+                "offer_id": posting.offer_id,
+                "iou_id": posting.iou_id,
+                "intro_id": posting.intro_id,
+                "memo": posting.memo,
+                "created_at": tx.now,
+            },
+        )
+    ).scalar_one()
     tx.emit(
         KarmaTransferred(
             actor_id=posting.actor_id,
@@ -135,20 +172,24 @@ async def _post(tx: Transaction, posting: Posting) -> int:
 
 
 async def _account_ids(tx: Transaction, names: tuple[str, ...]) -> dict[str, int]:
-    """Return the ids of accounts by name, opening any that does not exist yet."""
+    """Lock accounts in id order and return their ids by name, opening any that is missing.
+
+    An account opened here is empty: kept even if the transfer is refused, it changes no
+    balance.
+    """
     found = await _ids_of(tx, names)
     missing = [name for name in names if name not in found]
     if missing:
         opened = [_opening(name, tx) for name in missing]
         await tx.session.execute(
-            insert_ignoring_conflicts(tx.dialect, Account, ["name"]).values(opened)
+            insert_ignoring_conflicts(tx.dialect, _ACCOUNTS, ["name"]).values(opened)
         )
         found.update(await _ids_of(tx, tuple(missing)))
     return found
 
 
 async def _ids_of(tx: Transaction, names: tuple[str, ...]) -> dict[str, int]:
-    rows = await tx.session.execute(select(Account.name, Account.id).where(Account.name.in_(names)))
+    rows = await tx.session.execute(_LOCK_ACCOUNTS, {"names": list(names)})
     return {name: account_id for name, account_id in rows}
 
 
@@ -172,21 +213,12 @@ def _opening(name: str, tx: Transaction) -> dict[str, Any]:
     raise ValueError(f"not an account name: {name!r}")
 
 
-_RETURNED = (Account.balance, Account.member_id)
-
-
 async def _debit(tx: Transaction, account_id: int, name: str, amount: int, field: str) -> Any:
-    covered = or_(Account.lower_bound.is_(None), Account.balance - amount >= Account.lower_bound)
     row = (
-        await tx.session.execute(
-            update(Account)
-            .where(and_(Account.id == account_id, covered))
-            .values(balance=Account.balance - amount)
-            .returning(*_RETURNED)
-        )
+        await tx.session.execute(_DEBIT, {"account_id": account_id, "amount": amount})
     ).one_or_none()
     if row is None:
-        available = await tx.session.scalar(select(Account.balance).where(Account.id == account_id))
+        available = await tx.session.scalar(_BALANCE, {"account_id": account_id})
         whose = "your" if name.startswith("karma:") else "this account's"
         raise DomainError(
             Code.INSUFFICIENT_KARMA,
@@ -194,17 +226,6 @@ async def _debit(tx: Transaction, account_id: int, name: str, amount: int, field
             field,
         )
     return row
-
-
-async def _credit(tx: Transaction, account_id: int, amount: int) -> Any:
-    return (
-        await tx.session.execute(
-            update(Account)
-            .where(Account.id == account_id)
-            .values(balance=Account.balance + amount)
-            .returning(*_RETURNED)
-        )
-    ).one()
 
 
 async def balance_of(tx: Transaction, name: str, *, lock: bool = False) -> int:
