@@ -56,7 +56,7 @@ async def _balances(store: Store, member_ids: list[int]) -> dict[int, int]:
         rows = await session.execute(
             select(Account.member_id, Account.balance).where(Account.member_id.in_(member_ids))
         )
-        return dict(rows.all())
+        return {member_id: balance for member_id, balance in rows if member_id is not None}
 
 
 async def _violations(store: Store) -> list[str]:
