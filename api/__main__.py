@@ -1,4 +1,5 @@
-"""Rapport's command line: ``python -m api serve | migrate | export-schema | fetch-playground``."""
+"""Rapport's command line: ``python -m api serve | migrate | export-schema | ledger-check |
+fetch-playground``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     commands.add_parser(
+        "ledger-check",
+        help="check the ledger's invariants (conservation, bounds, balances = replay, escrows, "
+        "IOUs); exit 1 if any is broken",
+    )
+
+    commands.add_parser(
         "fetch-playground",
         help="download GraphiQL's files from npm so the playground works offline",
     )
@@ -55,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         try:
             return asyncio.run(_migrate(settings, check=args.check))
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
+    if args.command == "ledger-check":
+        try:
+            return asyncio.run(_ledger_check(settings))
         except UNUSABLE_DATABASE as error:
             return _unusable_database(settings, error)
     if args.command == "fetch-playground":
@@ -103,6 +115,22 @@ async def _migrate(settings: Settings, *, check: bool) -> int:
         return 0
     finally:
         await store.dispose()
+
+
+async def _ledger_check(settings: Settings) -> int:
+    from domain.ledger import audit
+    from domain.store import Store
+
+    store = Store(settings.database_url, pool_size=1)
+    try:
+        async with store.reader() as session:
+            found = await audit.violations(session)
+    finally:
+        await store.dispose()
+    for line in found:
+        print(line)
+    print(f"ledger of {redacted_url(settings.database_url)}: {len(found)} violation(s)")
+    return 1 if found else 0
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, reload: bool) -> int:

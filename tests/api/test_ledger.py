@@ -3,9 +3,11 @@ gifts, refunds, IOUs issued, settled, forgiven and called in, and retried mutati
 
 from __future__ import annotations
 
-from tests.api.graphql import gql
+from domain.marketplace import requests as help_requests
+from tests.api.graphql import LOG_IN, gql
 from tests.api.test_offers import ACCEPT, OFFER, post
 from tests.api.test_relationships import member
+from tests.conftest import PASSWORD
 
 KARMA = """
 query {
@@ -308,3 +310,18 @@ async def test_ious_are_issued_settled_forgiven_and_called_in_by_the_right_membe
         client, "query($id: ID!) { node(id: $id) { id } }", {"id": newer}, token=eve["token"]
     )
     assert hidden["data"]["node"] is None
+
+
+async def test_an_expired_request_returns_its_bounty(client, store, clock):
+    carol = await member(client, "carol")
+    await post(client, carol, bounty=25)
+    assert (await karma(client, carol))["karma"]["held"] == 25
+    clock.advance(days=15)
+    async with store.transaction() as tx:
+        assert await help_requests.expire_help_requests(tx, tx.now) == 1
+        await tx.commit()
+    log_in = {"input": {"email": "carol@example.com", "password": PASSWORD}}
+    carol["token"] = (await gql(client, LOG_IN, log_in))["data"]["logIn"]["accessToken"]
+    now = (await karma(client, carol))["karma"]
+    assert (now["available"], now["held"]) == (50, 0)
+    assert now["statement"]["nodes"][0]["reason"] == "BOUNTY_REFUND"

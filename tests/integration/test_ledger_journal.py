@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -101,3 +105,30 @@ async def test_a_key_replays_its_first_outcome_and_refuses_another_body(store):
     async with store.reader() as session:
         assert await session.scalar(select(Account.balance).where(Account.member_id == bob)) == 10
         assert await audit.violations(session) == []
+
+
+async def _ledger_check(database_url: str, tmp_path) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api",
+        "ledger-check",
+        env={**os.environ, "DATABASE_URL": database_url, "VAR_DIR": str(tmp_path / "var")},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_the_operator_command_checks_the_ledger(store, database_url, tmp_path):
+    ada, _ = await _granted(store)
+    assert (await _ledger_check(database_url, tmp_path))[0] == 0
+    await _write(
+        store, update(Account).where(Account.member_id == ada).values(balance=Account.balance + 1)
+    )
+    code, output = await _ledger_check(database_url, tmp_path)
+    assert code == 1
+    assert f"replay: karma:{ada} caches 51, its transfers sum to 50" in output
+    assert "2 violation(s)" in output
