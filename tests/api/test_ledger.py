@@ -3,8 +3,14 @@ gifts, refunds, IOUs issued, settled, forgiven and called in, and retried mutati
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from domain.events import OutboxEvent
 from domain.marketplace import requests as help_requests
 from tests.api.graphql import LOG_IN, gql
+from tests.api.test_intros import ACCEPT as INTRO_ACCEPT
+from tests.api.test_intros import FORWARD as INTRO_FORWARD
+from tests.api.test_intros import asked, connect, make_member, step
 from tests.api.test_offers import ACCEPT, OFFER, post
 from tests.api.test_relationships import member
 from tests.conftest import PASSWORD
@@ -325,3 +331,30 @@ async def test_an_expired_request_returns_its_bounty(client, store, clock):
     now = (await karma(client, carol))["karma"]
     assert (now["available"], now["held"]) == (50, 0)
     assert now["statement"]["nodes"][0]["reason"] == "BOUNTY_REFUND"
+
+
+async def test_a_broker_earns_a_share_per_accepted_intro_up_to_a_weekly_cap(client, store):
+    ada, bob = await make_member(client, "ada"), await make_member(client, "bob")
+    targets = [await make_member(client, f"target{n}") for n in range(6)]
+    await connect(store, (ada, bob), *((bob, target) for target in targets))
+    for target in targets:
+        intro_id = await asked(client, ada, bob, target)
+        assert (await step(client, INTRO_FORWARD, bob, intro_id))["userErrors"] == []
+        assert (await step(client, INTRO_ACCEPT, target, intro_id))["userErrors"] == []
+
+    bob_now = await karma(client, {"token": bob.token})
+    shares = [
+        line["change"]
+        for line in bob_now["karma"]["statement"]["nodes"]
+        if line["reason"] == "BROKER_SHARE"
+    ]
+    assert shares == [5] * 5  # the sixth intro is past the weekly cap of 25
+    assert bob_now["karma"]["available"] == 50 + 25
+    assert bob_now["reciprocity"]["karmaEarned"] == 25
+    async with store.reader() as session:
+        moved = await session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.type == "karma.transferred")
+        )
+        reasons = [payload["reason"] for payload in moved]
+    assert reasons.count("BROKER_SHARE") == 5
+    assert reasons.count("WELCOME") == 8
