@@ -1,12 +1,14 @@
 """Benchmark the ledger: concurrent writers moving karma, then every invariant checked.
 
-    .venv/bin/python bench/ledger.py [--writers 16] [--seconds 30] [--members 1000]
-        [--baseline-seconds 10] [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/ledger.py [--writers 16] [--processes 1] [--seconds 30]
+        [--members 1000] [--baseline-seconds 10]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 On a fresh database (a temporary SQLite file, or a new database on the PostgreSQL server
 given, dropped afterwards unless --keep), it creates N members with a welcome grant each
-and, per writer, a stock of outstanding IOUs. Then W writers (one pooled connection each)
-run a random mix for --seconds, each operation its own transaction through the real
+and, per writer, a stock of outstanding IOUs. Then W writers (one pooled connection each,
+split over --processes processes, as API processes would be) run a random mix for
+--seconds, each operation its own transaction through the real
 domain code:
 
 - 55 % gifts (``core.transfer``, a fresh key each), 1 in 10 of them for more than the
@@ -16,7 +18,8 @@ domain code:
 - 10 % IOU settlements in karma (``ious.settle_iou``);
 - 5 % retries of an earlier gift's key (replayed: no new transfer).
 
-It prints transfers/s, operation latency p50/p99, refusals by code and replays; then the
+It prints transfers/s, operation latency p50/p99, refusals by code, replays, and the CPU
+cores the bench process and the whole machine (database included) kept busy; then the
 same writers run a bare baseline for --baseline-seconds: the same guarded UPDATEs and
 INSERT as raw SQL with no idempotency key, SAVEPOINT or outbox event, which shows what
 the safety costs. Last it checks ``domain.ledger.audit.violations`` (conservation, bounds,
@@ -32,11 +35,14 @@ import asyncio
 import dataclasses
 import datetime as dt
 import math
+import multiprocessing
+import os
 import random
 import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +53,7 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is sys.path[0], the pro
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from bench.intro_paths import BenchError, fresh_database  # noqa: E402
+from bench.load import machine_busy_seconds  # noqa: E402
 from bench.seed import populate  # noqa: E402
 from domain.errors import DomainError  # noqa: E402
 from domain.ledger import audit, flows, ious  # noqa: E402
@@ -76,6 +83,8 @@ class Tally:
     replays: int = 0
     refusals: Counter[str] = dataclasses.field(default_factory=Counter)
     seconds: float = 0.0
+    bench_cpu: float = 0.0  # cores this process kept busy (the writers' Python)
+    machine_cpu: float | None = None  # cores the whole machine kept busy (database included)
 
     def percentile(self, rank: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -86,10 +95,27 @@ class Tally:
     def row(self, name: str) -> str:
         rate = self.transfers / self.seconds if self.seconds else 0.0
         refused = sum(self.refusals.values())
+        machine = "?" if self.machine_cpu is None else f"{self.machine_cpu:.2f}"
         return (
             f"| {name} | {rate:,.0f} | {self.percentile(50):.2f} / {self.percentile(99):.2f} "
-            f"| {len(self.latencies_ms):,} | {refused:,} | {self.replays:,} |"
+            f"| {len(self.latencies_ms):,} | {refused:,} | {self.replays:,} "
+            f"| {self.bench_cpu:.2f} / {machine} |"
         )
+
+
+class Clocks:
+    """CPU time of this process and of the whole machine over a run."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.machine = machine_busy_seconds()
+
+    def stop(self, tally: Tally) -> None:
+        tally.seconds = time.perf_counter() - self.wall
+        tally.bench_cpu = (time.process_time() - self.cpu) / tally.seconds
+        machine = machine_busy_seconds()
+        if machine is not None and self.machine is not None:
+            tally.machine_cpu = (machine - self.machine) / tally.seconds
 
 
 class Writer:
@@ -274,24 +300,31 @@ async def _seed(
     return ids, stocks
 
 
-async def _drive(writers: list[Writer], seconds: float) -> Tally:
+async def _until(moment: float) -> None:
+    """Sleep until a wall-clock moment: every process starts a phase together."""
+    await asyncio.sleep(max(0.0, moment - time.time()))
+
+
+async def _drive(writers: list[Writer], start: float, seconds: float) -> Tally:
     tally = Tally()
-    deadline = time.perf_counter() + seconds
+    await _until(start)
+    deadline = start + seconds
 
     async def loop(writer: Writer) -> None:
-        while time.perf_counter() < deadline:
+        while time.time() < deadline:
             await writer.step(tally)
 
-    started = time.perf_counter()
+    clocks = Clocks()
     await asyncio.gather(*(loop(writer) for writer in writers))
-    tally.seconds = time.perf_counter() - started
+    clocks.stop(tally)
     return tally
 
 
-async def _baseline(store: Store, members: list[int], writers: int, seconds: float) -> Tally:
+async def _baseline(
+    store: Store, members: list[int], seeds: list[int], start: float, seconds: float
+) -> Tally:
     """Bare transfers: guarded UPDATEs in id order and an INSERT, nothing else."""
     tally = Tally()
-    deadline = time.perf_counter() + seconds
     async with store.reader() as session:
         accounts = dict(
             (
@@ -313,10 +346,13 @@ async def _baseline(store: Store, members: list[int], writers: int, seconds: flo
         "VALUES (:key, :source, :target, :amount, 0, 0, 'GIFT', :now)"
     )
 
+    await _until(start)
+    deadline = start + seconds
+
     async def loop(n: int) -> None:
         rng = random.Random(n)
         seq = 0
-        while time.perf_counter() < deadline:
+        while time.time() < deadline:
             source, target = rng.sample(members, 2)
             amount = rng.randint(1, 40)
             seq += 1
@@ -342,10 +378,85 @@ async def _baseline(store: Store, members: list[int], writers: int, seconds: flo
                     tally.transfers += 1
             tally.latencies_ms.append((time.perf_counter() - started) * 1000)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(loop(n) for n in range(writers)))
-    tally.seconds = time.perf_counter() - started
+    clocks = Clocks()
+    await asyncio.gather(*(loop(n) for n in seeds))
+    clocks.stop(tally)
     return tally
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One process's share of the writers, and when its two phases start."""
+
+    url: str
+    members: list[int]
+    stocks: list[list[tuple[int, int]]]
+    seeds: list[int]
+    start: float
+    seconds: float
+    baseline_start: float
+    baseline_seconds: float
+
+
+def run_part(part: Part) -> tuple[Tally, Tally]:
+    """Run one process's writers through both phases (the entry point of each process)."""
+    return asyncio.run(_part(part))
+
+
+async def _part(part: Part) -> tuple[Tally, Tally]:
+    store = Store(part.url, pool_size=len(part.seeds), clock=lambda: NOW)
+    try:
+        writers = [
+            Writer(store, part.members, stock, seed)
+            for stock, seed in zip(part.stocks, part.seeds, strict=True)
+        ]
+        tally = await _drive(writers, part.start, part.seconds)
+        base = await _baseline(
+            store, part.members, part.seeds, part.baseline_start, part.baseline_seconds
+        )
+        return tally, base
+    finally:
+        await store.dispose()
+
+
+def _merge(tallies: list[Tally]) -> Tally:
+    merged = Tally(seconds=max(t.seconds for t in tallies))
+    for tally in tallies:
+        merged.latencies_ms += tally.latencies_ms
+        merged.transfers += tally.transfers
+        merged.replays += tally.replays
+        merged.refusals += tally.refusals
+        merged.bench_cpu += tally.bench_cpu * tally.seconds / merged.seconds
+    merged.machine_cpu = tallies[0].machine_cpu
+    return merged
+
+
+async def _phases(
+    url: str, members: list[int], stocks: list[Any], args: Any
+) -> tuple[Tally, Tally]:
+    """Run the writers, split over ``--processes`` processes, through both phases."""
+    seeds = [args.seed * 1000 + n for n in range(args.writers)]
+    start = time.time() + (3 if args.processes > 1 else 0.2)  # room for processes to start
+    parts = [
+        Part(
+            url=url,
+            members=members,
+            stocks=stocks[n :: args.processes],
+            seeds=seeds[n :: args.processes],
+            start=start,
+            seconds=args.seconds,
+            baseline_start=start + args.seconds + 1,
+            baseline_seconds=args.baseline_seconds,
+        )
+        for n in range(args.processes)
+    ]
+    if args.processes == 1:
+        return await _part(parts[0])
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.processes, mp_context=context) as pool:
+        loop = asyncio.get_running_loop()
+        done = await asyncio.gather(*(loop.run_in_executor(pool, run_part, p) for p in parts))
+    return _merge([d[0] for d in done]), _merge([d[1] for d in done])
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -358,17 +469,13 @@ async def run(args: argparse.Namespace) -> int:
                 print(
                     f"{store.dialect}: {len(members):,} members, "
                     f"{args.writers * IOUS_PER_WRITER:,} IOUs, seeded in "
-                    f"{time.perf_counter() - started:.1f} s; {args.writers} writers"
+                    f"{time.perf_counter() - started:.1f} s; {args.writers} writers in "
+                    f"{args.processes} process(es), {os.cpu_count()} CPUs"
                 )
-                writers = [
-                    Writer(store, members, stocks[n], seed=args.seed * 1000 + n)
-                    for n in range(args.writers)
-                ]
-                tally = await _drive(writers, args.seconds)
-                base = await _baseline(store, members, args.writers, args.baseline_seconds)
+                tally, base = await _phases(url, members, stocks, args)
                 print(
                     "\n| run | transfers/s | latency p50 / p99 ms | operations | refused "
-                    "| replayed |\n|---|---|---|---|---|---|"
+                    "| replayed | CPU cores: bench / machine |\n|---|---|---|---|---|---|---|"
                 )
                 print(tally.row("ledger (domain, all operations)"))
                 print(base.row("bare SQL baseline (gifts only)"))
@@ -403,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30, help="run time (30)")
     parser.add_argument("--members", type=int, default=1000, help="members (1000)")
     parser.add_argument(
+        "--processes", type=int, default=1, help="processes the writers are split over (1)"
+    )
+    parser.add_argument(
         "--baseline-seconds", type=float, default=10, help="bare SQL baseline time (10)"
     )
     parser.add_argument(
@@ -415,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.writers < 1 or args.members < 2 or args.seconds <= 0:
         parser.error("--writers ≥ 1, --members ≥ 2, --seconds > 0")
+    if not 1 <= args.processes <= args.writers:
+        parser.error("--processes between 1 and --writers")
     try:
         return asyncio.run(run(args))
     except BenchError as error:
