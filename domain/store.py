@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -105,16 +105,27 @@ class Emittable(Protocol):
 class Transaction:
     """One unit of work: state changes and the events they cause, committed together."""
 
-    def __init__(self, session: AsyncSession, now: dt.datetime, dialect: str) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        now: dt.datetime,
+        dialect: str,
+        on_events: Sequence[Callable[[], None]] = (),
+    ) -> None:
         self.session = session
         self.now = now
         self.dialect = dialect
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
+        self._on_events = on_events
 
     def emit(self, event: Emittable) -> None:
         """Append an event to the outbox, to be published only if this transaction commits."""
         self.session.add(event.outbox_row(self.now))
+        if self._on_events:
+            # Wake the outbox's consumers once this commits.
+            self._after_commit.extend(self._on_events)
+            self._on_events = ()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
@@ -146,13 +157,15 @@ class Store:
         self.dialect = self.engine.dialect.name
         writer = self.engine.execution_options(rapport_write=True)
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Called after a commit that wrote outbox events (in-process workers wait on it).
+        self.on_events: list[Callable[[], None]] = []
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Open a write transaction; it commits only through ``Transaction.commit``."""
         async with self._write_sessions() as session:
-            tx = Transaction(session, self.clock(), self.dialect)
+            tx = Transaction(session, self.clock(), self.dialect, tuple(self.on_events))
             try:
                 yield tx
             except DomainError as error:

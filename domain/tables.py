@@ -1,8 +1,9 @@
 """Every table the domain owns, imported so ``metadata`` is complete (migrations, tests)."""
 
-from domain import events, idempotency
+from domain import consumers, events, idempotency
 from domain.ledger import models as ledger
 from domain.marketplace import models as marketplace
+from domain.matching import models as matching
 from domain.members import models as members
 from domain.network import models as network
 from domain.store import Base
@@ -10,10 +11,12 @@ from domain.store import Base
 metadata = Base.metadata
 
 __all__ = [
+    "consumers",
     "events",
     "idempotency",
     "ledger",
     "marketplace",
+    "matching",
     "members",
     "metadata",
     "network",

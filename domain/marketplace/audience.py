@@ -209,7 +209,7 @@ async def suggest_audience(
     }
     if not tags:
         return []
-    first, second = await _network(session, author_id=author_id, tag_ids=list(tags), now=now)
+    first, second = await network_matches(session, author_id=author_id, tag_ids=list(tags), now=now)
     if not first and not second:
         return []
     brokers = {broker for paths in second.values() for broker, _ in paths}
@@ -217,8 +217,8 @@ async def suggest_audience(
     members = await _members(
         session, ids | brokers, help_request_id=help_request_id, since=now - BUDGET_WINDOW
     )
-    matches = await _matches(session, ids, list(tags))
-    circles = await _shared_circles(session, author_id=author_id, member_ids=ids)
+    matches = await tag_matches(session, ids, list(tags))
+    circles = await shared_circles(session, author_id=author_id, member_ids=ids)
 
     candidates = []
     for member_id in ids:
@@ -276,7 +276,7 @@ def _now_strength(snapshot: float, *contacts: dt.datetime | None, now: dt.dateti
     return tie_strength(snapshot, last, now)
 
 
-async def _network(
+async def network_matches(
     session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
 ) -> tuple[dict[int, float], dict[int, list[tuple[int, float]]]]:
     """Return the author's matching 1st degree (their tie's strength now) and matching 2nd
@@ -380,7 +380,7 @@ async def _members(
     return {row[0]: _Member(*row[1:]) for row in rows}
 
 
-async def _matches(
+async def tag_matches(
     session: AsyncSession, ids: set[int], tag_ids: list[int]
 ) -> dict[int, dict[str, set[int]]]:
     """Return, per member, the request's tags among their skills, gives and active goals."""
@@ -413,7 +413,7 @@ def _role(name: str) -> Any:
     return literal(name).label("role")
 
 
-async def _shared_circles(
+async def shared_circles(
     session: AsyncSession, *, author_id: int, member_ids: set[int]
 ) -> dict[int, list[tuple[int, str]]]:
     """Return the active circles each member shares with the author (id, name)."""

@@ -1,0 +1,133 @@
+"""The outbox's workers: matching and realtime fan-out, in the API process or on their own.
+
+``serve`` runs them in-process (``RUN_WORKERS``, on by default); in production run
+``python -m api worker`` processes and ``RUN_WORKERS=0`` on the API. Any number of workers
+share the outbox: each event is claimed by one at a time (``domain.consumers``).
+
+A worker wakes when this process commits outbox events, and otherwise every
+``WORKER_POLL_SECONDS`` (events written by other processes). For each consumer it enqueues
+new events, then handles the due ones until none is left, publishing each handled event's
+notices on the broker after its commit. A push lost to a crash between the commit and the
+publish is caught up by the client: every item carries a cursor (``opportunities(after:)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from domain import consumers
+from domain.consumers import Consumer, Notice
+from domain.events import OutboxEvent
+from domain.matching.scoring import Caps
+from domain.matching.signals import matching
+from domain.store import Store, Transaction
+
+log = logging.getLogger("rapport.worker")
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# Events that change what the author of a help request sees of it (offers and status).
+HELP_REQUEST_CHANGES = frozenset(
+    {
+        "offer.made",
+        "offer.withdrawn",
+        "offer.accepted",
+        "offer.declined",
+        "help.completed",
+        "help_request.edited",
+        "help_request.fulfilled",
+        "help_request.cancelled",
+        "help_request.expired",
+    }
+)
+
+
+async def _help_request_changed(_tx: Transaction, event: OutboxEvent) -> list[Notice]:
+    request_id = event.payload["help_request_id"]
+    return [
+        Notice(
+            f"help_request:{request_id}",
+            {"type": "help_request.updated", "help_request_id": request_id, "event": event.type},
+        )
+    ]
+
+
+REALTIME = Consumer(name="realtime", types=HELP_REQUEST_CHANGES, handle=_help_request_changed)
+
+
+def consumers_for(caps: Caps) -> tuple[Consumer, ...]:
+    """Return every consumer of the outbox, in the order a round runs them."""
+    return (matching(caps), REALTIME)
+
+
+@dataclasses.dataclass
+class Worker:
+    store: Store
+    publish: Publish
+    consumers: Sequence[Consumer]
+    poll_seconds: float = 1.0
+    # Most events one consumer handles in a row before the others get their turn.
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Ask for a round now (called after a local commit that wrote events)."""
+        self._wake.set()
+
+    async def round(self) -> int:
+        """Enqueue and handle what is due for every consumer; return how many were handled."""
+        handled = 0
+        for consumer in self.consumers:
+            async with self.store.transaction() as tx:
+                await consumers.enqueue(tx, consumer)
+                await tx.commit()
+            for _ in range(self.batch):
+                done = await consumers.handle_next(self.store, consumer)
+                if done is None:
+                    break
+                handled += 1
+                for notice in done.notices:
+                    await self._publish(notice)
+        return handled
+
+    async def _publish(self, notice: Notice) -> None:
+        try:
+            await self.publish(notice.channel, notice.message)
+        except Exception:  # a broker outage degrades pushes, never the worker
+            log.exception("could not publish on %s", notice.channel)
+
+    async def run(self) -> None:
+        """Run rounds until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                handled = await self.round()
+            except Exception:
+                log.exception("worker round failed; retrying in %s s", self.poll_seconds)
+                handled = 0
+            if handled:
+                continue  # there may be more: go again at once
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """Run a worker in a task for as long as the block lasts, woken by local commits."""
+    worker.store.on_events.append(worker.wake)
+    task = asyncio.create_task(worker.run(), name="rapport-worker")
+    log.info("worker started: %s", ", ".join(c.name for c in worker.consumers))
+    try:
+        yield worker
+    finally:
+        worker.store.on_events.remove(worker.wake)
+        task.cancel()
+        await asyncio.wait([task])
+        log.info("worker stopped")

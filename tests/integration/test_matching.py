@@ -1,0 +1,298 @@
+"""Signals to opportunities through the real worker: who is offered what, and why; each
+event once in effect, whatever fails or is handled twice."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from api.worker import REALTIME, Worker, consumers_for
+from domain import consumers
+from domain.consumers import ConsumerEvent, ConsumerStatus
+from domain.ledger import ious
+from domain.marketplace import requests
+from domain.marketplace.rules import (
+    Audience,
+    AudienceScope,
+    HelpRequestDraft,
+    HelpRequestKind,
+    MarketPolicy,
+)
+from domain.matching.models import Opportunity
+from domain.matching.scoring import Caps
+from domain.members import service
+from domain.network import relationships
+from tests.builders import make_members
+
+
+class Published:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, channel: str, message: dict[str, Any]) -> None:
+        self.messages.append((channel, message))
+
+
+async def _skills(store, member_id: int, *labels: str) -> None:
+    async with store.transaction() as tx:
+        await service.update_profile(
+            tx, actor_id=member_id, changes=service.ProfileChanges(skills=list(labels))
+        )
+        await tx.commit()
+
+
+async def _connect(store, *pairs: tuple[int, int]) -> None:
+    async with store.transaction() as tx:
+        for one, other in pairs:
+            await relationships.connect(
+                tx, member_id=one, other_id=other, context="met", introduced_by_id=None
+            )
+        await tx.commit()
+
+
+async def _post(store, author: int, *, tags=("SEO",), scope=AudienceScope.NETWORK) -> int:
+    draft = HelpRequestDraft(
+        title="Need SEO advice for our launch",
+        details=None,
+        kind=HelpRequestKind.ADVICE,
+        tags=list(tags),
+        audience=Audience(scope=scope),
+        bounty=None,
+        offers_iou=False,
+        max_helpers=1,
+        expires_at=None,
+    )
+    async with store.transaction() as tx:
+        request = await requests.post_help_request(
+            tx, actor_id=author, draft=draft, policy=MarketPolicy()
+        )
+        await tx.commit()
+    return request.id
+
+
+async def _opportunities(store) -> list[Opportunity]:
+    async with store.reader() as session:
+        return list(await session.scalars(select(Opportunity).order_by(Opportunity.id)))
+
+
+async def test_a_network_request_reaches_the_skilled_second_degree_via_their_friend(store):
+    alice, bob, carol, dan = await make_members(store, "alice", "bob", "carol", "dan")
+    await _skills(store, alice, "SEO")
+    await _skills(store, dan, "Python")  # in the network, but no match
+    await _connect(store, (alice, bob), (bob, carol), (dan, carol))
+    published = Published()
+    worker = Worker(store, published, consumers_for(Caps()))
+
+    request_id = await _post(store, carol)
+    await worker.round()
+
+    [offered] = await _opportunities(store)
+    assert (offered.member_id, offered.subject_id) == (alice, request_id)
+    assert [(r["code"], r["label"]) for r in offered.reasons] == [
+        ("SKILL_MATCH", "SEO"),
+        ("VIA", "bob"),
+    ]
+    assert offered.reasons[1]["subject_id"] == bob
+    pushes = [m for channel, m in published.messages if channel == f"member:{alice}"]
+    assert [m["opportunity"]["id"] for m in pushes] == [offered.id]
+
+    # handled once: another round, or the same event enqueued again, offers nothing new
+    await worker.round()
+    async with store.transaction() as tx:
+        await consumers.enqueue(tx, consumers_for(Caps())[0])
+        await tx.commit()
+    assert len(await _opportunities(store)) == 1
+
+
+async def test_a_connections_request_skips_the_second_degree(store):
+    alice, bob, carol = await make_members(store, "alice", "bob", "carol")
+    await _skills(store, alice, "SEO")
+    await _skills(store, bob, "SEO")
+    await _connect(store, (alice, bob), (bob, carol))
+    await _post(store, carol, scope=AudienceScope.CONNECTIONS)
+    await Worker(store, Published(), consumers_for(Caps())).round()
+    assert [o.member_id for o in await _opportunities(store)] == [bob]
+
+
+async def test_a_public_request_reaches_strangers_with_the_skill_below_the_network(store):
+    alice, _bob, carol, erin = await make_members(store, "alice", "bob", "carol", "erin")
+    for member in (alice, erin):
+        await _skills(store, member, "SEO")
+    await _connect(store, (alice, carol))
+    await _post(store, carol, scope=AudienceScope.PUBLIC)
+    await Worker(store, Published(), consumers_for(Caps())).round()
+    found = await _opportunities(store)
+    assert [o.member_id for o in found] == [alice, erin]  # alice first: a direct tie
+    assert found[0].score > found[1].score
+
+
+async def test_quiet_hours_and_the_daily_cap_keep_an_opportunity_but_do_not_push_it(store):
+    alice, carol = await make_members(store, "alice", "carol")
+    await _skills(store, alice, "SEO")
+    await _connect(store, (alice, carol))
+    published = Published()
+    worker = Worker(store, published, consumers_for(Caps(max_pushes_per_day=1)))
+    await _post(store, carol, tags=("SEO",))
+    await _post(store, carol, tags=("SEO", "Growth"))
+    await worker.round()
+    found = await _opportunities(store)
+    assert [o.pushed for o in found] == [True, False]
+    assert len([m for c, m in published.messages if c == f"member:{alice}"]) == 1
+
+
+async def test_an_iou_called_in_goes_to_the_debtor(store):
+    carol, alice = await make_members(store, "carol", "alice")
+    request_id = await _post(store, alice, tags=("Design",), scope=AudienceScope.PUBLIC)
+    async with store.transaction() as tx:
+        from domain.ledger.models import Iou, IouStatus
+        from domain.marketplace.models import Offer
+        from domain.marketplace.rules import OfferStatus
+
+        own = await _post_row(tx, carol)
+        offer = Offer(
+            help_request_id=own, helper_id=alice, status=OfferStatus.COMPLETED, created_at=tx.now
+        )
+        tx.session.add(offer)
+        await tx.session.flush()
+        iou = Iou(
+            debtor_id=carol,
+            creditor_id=alice,
+            status=IouStatus.OUTSTANDING,
+            value=10,
+            offer_id=offer.id,
+            help_request_id=own,
+            created_at=tx.now,
+        )
+        tx.session.add(iou)
+        await tx.session.flush()
+        await ious.call_in_iou(tx, actor_id=alice, iou_id=iou.id, help_request_id=request_id)
+        await tx.commit()
+    await Worker(store, Published(), consumers_for(Caps())).round()
+    [offered] = await _opportunities(store)
+    assert (offered.member_id, offered.kind.value, offered.subject_type.value) == (
+        carol,
+        "IOU_CALLED_IN",
+        "IOU",
+    )
+    assert offered.reasons[0] == {
+        "code": "YOU_OWE",
+        "label": "alice",
+        "subject_type": None,
+        "subject_id": None,
+    }
+
+
+async def _post_row(tx, author: int) -> int:
+    from domain.marketplace.models import HelpRequest
+    from domain.marketplace.rules import HelpRequestStatus
+
+    row = HelpRequest(
+        author_id=author,
+        title="Earlier help",
+        details=None,
+        kind=HelpRequestKind.ADVICE,
+        status=HelpRequestStatus.FULFILLED,
+        audience_scope=AudienceScope.PUBLIC,
+        bounty=None,
+        offers_iou=True,
+        max_helpers=1,
+        accepted_count=1,
+        expires_at=tx.now + dt.timedelta(days=1),
+        created_at=tx.now,
+        updated_at=tx.now,
+        search_text="",
+    )
+    tx.session.add(row)
+    await tx.session.flush()
+    return row.id
+
+
+async def test_a_failing_event_is_retried_with_backoff_then_parked_without_blocking_others(
+    store, clock
+):
+    calls: list[int] = []
+
+    async def flaky(_tx, event):
+        calls.append(event.id)
+        if event.payload["help_request_id"] == first:
+            raise RuntimeError("the scoring service is down")
+        return []
+
+    consumer = consumers.Consumer(
+        name="flaky",
+        types=frozenset({"help_request.posted"}),
+        handle=flaky,
+        max_attempts=3,
+    )
+    (carol,) = await make_members(store, "carol")
+    first = await _post(store, carol)
+    await _post(store, carol, tags=("Python",))
+    worker = Worker(store, Published(), [consumer])
+    await worker.round()
+
+    async with store.reader() as session:
+        rows = {
+            row.event_id: row
+            for row in await session.scalars(
+                select(ConsumerEvent).where(ConsumerEvent.consumer == "flaky")
+            )
+        }
+    statuses = sorted((row.status.value, row.attempts) for row in rows.values())
+    assert statuses == [("DONE", 1), ("PENDING", 1)]
+    failing = next(row for row in rows.values() if row.status is ConsumerStatus.PENDING)
+    assert "the scoring service is down" in failing.last_error
+    assert failing.next_attempt_at == clock.now + dt.timedelta(seconds=5)
+
+    await worker.round()  # not due yet
+    assert len(calls) == 2
+    for wait in (5, 10):
+        clock.advance(seconds=wait)
+        await worker.round()
+    async with store.reader() as session:
+        parked = await session.get(ConsumerEvent, ("flaky", failing.event_id))
+    assert (parked.status, parked.attempts) == (ConsumerStatus.PARKED, 3)
+    assert (await consumers.backlog(store))["flaky"] == {"DONE": 1, "PARKED": 1}
+
+
+async def test_a_handler_that_dies_midway_leaves_nothing_and_runs_again(store):
+    alice, carol = await make_members(store, "alice", "carol")
+    await _skills(store, alice, "SEO")
+    await _connect(store, (alice, carol))
+    real = consumers_for(Caps())[0]
+    dying = True
+
+    async def crash_after_writing(tx, event):
+        notices = await real.handle(tx, event)  # the opportunities are written …
+        if dying:
+            raise KeyboardInterrupt  # … and the worker dies before its commit
+        return notices
+
+    consumer = consumers.Consumer(name="matching", types=real.types, handle=crash_after_writing)
+    await _post(store, carol)
+    with contextlib.suppress(KeyboardInterrupt):
+        await Worker(store, Published(), [consumer]).round()
+    assert await _opportunities(store) == []
+    dying = False
+    await Worker(store, Published(), [consumer]).round()
+    assert [o.member_id for o in await _opportunities(store)] == [alice]
+
+
+async def test_the_author_of_a_request_hears_of_offers_on_it(store):
+    carol, alice = await make_members(store, "carol", "alice")
+    request_id = await _post(store, carol, scope=AudienceScope.PUBLIC)
+    from domain.marketplace import offers
+
+    async with store.transaction() as tx:
+        await offers.offer_help(tx, actor_id=alice, help_request_id=request_id, message=None)
+        await tx.commit()
+    published = Published()
+    await Worker(store, published, [REALTIME]).round()
+    assert published.messages == [
+        (
+            f"help_request:{request_id}",
+            {"type": "help_request.updated", "help_request_id": request_id, "event": "offer.made"},
+        )
+    ]
