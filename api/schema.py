@@ -24,6 +24,7 @@ from api.graphql import (
     members,
     network,
     offers,
+    opportunities,
     paths,
 )
 from api.graphql.pagination import MAX_PAGE
@@ -40,6 +41,7 @@ CONTEXTS = (
     offers,
     audience,
     ledger,
+    opportunities,
 )
 
 NODE_TYPES: dict[str, type[relay.Node]] = {

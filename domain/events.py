@@ -408,3 +408,13 @@ class IouCalledIn(Event):
     debtor_id: int
     creditor_id: int
     help_request_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OpportunityDismissed(Event):
+    """A member set an opportunity aside, and why (matching learns from it)."""
+
+    type: ClassVar[str] = "opportunity.dismissed"
+    opportunity_id: int
+    member_id: int
+    reason: str

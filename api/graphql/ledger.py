@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import enum
 import secrets
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 from weakref import WeakKeyDictionary
 
 import strawberry
@@ -147,11 +148,11 @@ async def _help_request(info: Info, help_request_id: int | None) -> HelpRequest 
     return HelpRequest.of(row) if row else None
 
 
-def _cursor(kind: str, item_id: int) -> str:
+def id_cursor(kind: str, item_id: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{item_id}".encode()).decode()
 
 
-def _after(kind: str, cursor: str | None, argument: str) -> int | None:
+def id_after(kind: str, cursor: str | None, argument: str) -> int | None:
     if cursor is None:
         return None
     try:
@@ -163,26 +164,40 @@ def _after(kind: str, cursor: str | None, argument: str) -> int | None:
     raise BadArgument(f"`{argument}` is not a cursor this list gave out", argument=argument)
 
 
-def _keyset_window(
+@dataclasses.dataclass(frozen=True)
+class IdWindow:
+    """Which page of a list keyed by id the Relay arguments ask for."""
+
+    limit: int
+    after: int | None
+    before: int | None
+    backward: bool  # `last` (from the end, or before a cursor)
+
+
+def id_window(
     kind: str, first: int | None, after: str | None, last: int | None, before: str | None
-) -> tuple[int, int | None, int | None]:
+) -> IdWindow:
     if (last is not None or before is not None) and (first is not None or after is not None):
         raise BadArgument("page forward (`first`/`after`) or back (`last`/`before`), not both")
     backward = last is not None or before is not None
-    return (
+    return IdWindow(
         page_size(last if backward else first),
-        _after(kind, after, "after"),
-        _after(kind, before, "before"),
+        id_after(kind, after, "after"),
+        id_after(kind, before, "before"),
+        backward,
     )
 
 
-def _connection(kind: str, nodes: list[tuple[int, N]], page: read.Page[Any]) -> Connection[N]:
-    edges = [Edge(cursor=_cursor(kind, item_id), node=node) for item_id, node in nodes]
+def id_connection(
+    kind: str, nodes: list[tuple[int, N]], *, has_next: bool, has_previous: bool
+) -> Connection[N]:
+    """Return a page of a list keyed by id, with cursors by id."""
+    edges = [Edge(cursor=id_cursor(kind, item_id), node=node) for item_id, node in nodes]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
+            has_next_page=has_next,
+            has_previous_page=has_previous,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
@@ -208,15 +223,21 @@ class KarmaAccount:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Transfer]:
-        limit, after_id, before_id = _keyset_window("transfer", first, after, last, before)
+        wanted = id_window("transfer", first, after, last, before)
         async with info.context.store.reader() as session:
             page = await read.statement_of(
-                session, self.member_id, limit=limit, after=after_id, before=before_id
+                session,
+                self.member_id,
+                limit=wanted.limit,
+                after=wanted.after,
+                before=wanted.before,
+                backward=wanted.backward,
             )
-        return _connection(
+        return id_connection(
             "transfer",
             [(entry.transfer.id, Transfer.of(entry)) for entry in page.items],
-            page,
+            has_next=page.has_next,
+            has_previous=page.has_previous,
         )
 
 
@@ -311,7 +332,7 @@ async def ious_of(
     """Return a page of a member's IOUs when the viewer is that member; null otherwise."""
     if await info.context.viewer_id() != member_id:
         return None
-    limit, after_id, before_id = _keyset_window("iou", first, after, last, before)
+    wanted = id_window("iou", first, after, last, before)
     owed = None if role is None else role is IouRole.OWED
     async with info.context.store.reader() as session:
         page = await read.ious_of(
@@ -319,11 +340,17 @@ async def ious_of(
             member_id,
             owed=owed,
             statuses=status or (),
-            limit=limit,
-            after=after_id,
-            before=before_id,
+            limit=wanted.limit,
+            after=wanted.after,
+            before=wanted.before,
+            backward=wanted.backward,
         )
-    return _connection("iou", [(row.id, Iou.of(row)) for row in page.items], page)
+    return id_connection(
+        "iou",
+        [(row.id, Iou.of(row)) for row in page.items],
+        has_next=page.has_next,
+        has_previous=page.has_previous,
+    )
 
 
 @strawberry.type(description="How a member gives and takes, derived from completed help.")

@@ -1,7 +1,8 @@
 """Reading the ledger: a member's karma and statement, their IOUs, and their reciprocity.
 
 Pages follow the id order of transfers and IOUs (newest first): ids only grow, so a page
-never shifts when something new is written. Every read costs a fixed number of statements.
+never shifts when something new is written. ``backward`` reads the page before ``before``
+(or the last page of the list), for Relay's ``last``. Every read costs a fixed number of statements.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ async def statement_of(
     limit: int,
     after: int | None = None,
     before: int | None = None,
+    backward: bool = False,
 ) -> Page[Entry]:
     """Return a page of the transfers into and out of a member's karma, newest first."""
     account_id = await session.scalar(
@@ -113,7 +115,6 @@ async def statement_of(
     )
     if account_id is None:
         return Page([], False, False)
-    backward = before is not None
     sides = []
     for mine, theirs, sign in (
         (Transfer.from_account_id, Transfer.to_account_id, -1),
@@ -158,8 +159,8 @@ async def statement_of(
     ]
     return Page(
         entries,
-        has_next=more if not backward else True,
-        has_previous=(after is not None) if not backward else more,
+        has_next=(before is not None) if backward else more,
+        has_previous=more if backward else after is not None,
     )
 
 
@@ -202,6 +203,7 @@ async def ious_of(
     limit: int,
     after: int | None = None,
     before: int | None = None,
+    backward: bool = False,
 ) -> Page[Iou]:
     """Return a page of a member's IOUs (owed by them, held by them, or both), newest first."""
     mine = {
@@ -212,7 +214,6 @@ async def ious_of(
     statement = _keyset(select(Iou).where(mine), Iou.id, after, before)
     if statuses:
         statement = statement.where(Iou.status.in_(statuses))
-    backward = before is not None
     statement = statement.order_by(Iou.id.asc() if backward else Iou.id.desc()).limit(limit + 1)
     rows = list((await session.scalars(statement)).all())
     more = len(rows) > limit
@@ -221,8 +222,8 @@ async def ious_of(
         rows.reverse()
     return Page(
         rows,
-        has_next=more if not backward else True,
-        has_previous=(after is not None) if not backward else more,
+        has_next=(before is not None) if backward else more,
+        has_previous=more if backward else after is not None,
     )
 
 

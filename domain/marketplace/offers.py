@@ -31,6 +31,8 @@ from domain.marketplace.rules import (
     check_request_transition,
     settlement_problem,
 )
+from domain.matching import read as opportunities
+from domain.matching.models import SubjectType
 from domain.members.rules import optional_text
 from domain.network.relationships import record_help
 from domain.store import Transaction
@@ -112,6 +114,9 @@ async def offer_help(
     )
     tx.session.add(offer)
     await tx.session.flush()
+    await opportunities.mark_acted(
+        tx, member_id=actor_id, subject_type=SubjectType.HELP_REQUEST, subject_id=request.id
+    )
     tx.emit(
         OfferMade(
             actor_id=actor_id, offer_id=offer.id, help_request_id=request.id, helper_id=actor_id

@@ -27,6 +27,8 @@ from domain.errors import Checks, Code, DomainError, invalid, not_found
 from domain.events import IntroAccepted, IntroDeclined, IntroExpired, IntroForwarded, IntroRequested
 from domain.ledger import flows
 from domain.ledger.rules import LedgerPolicy
+from domain.matching import read as opportunities
+from domain.matching.models import SubjectType
 from domain.members.models import Member
 from domain.members.rules import optional_text, text_problem
 from domain.members.visibility import can_see, relations
@@ -164,6 +166,9 @@ async def forward_intro(
     intro.broker_note = note
     intro.forwarded_at = tx.now
     await tx.session.flush()
+    await opportunities.mark_acted(
+        tx, member_id=actor_id, subject_type=SubjectType.INTRO, subject_id=intro.id
+    )
     tx.emit(
         IntroForwarded(
             actor_id=actor_id,
