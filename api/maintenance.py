@@ -1,10 +1,11 @@
 """Periodic upkeep every API process runs beside serving requests (``RUN_MAINTENANCE``).
 
 Every ``MAINTENANCE_INTERVAL_SECONDS`` it records the intros and help requests that lapsed
-(with their events), in transactions of at most ``BATCH`` rows. A round that fails is logged and the
-next one runs on time; shutting down cancels the task and waits for it, so a round in
-progress rolls back. Several processes may run it at once: each expiry skips the rows
-another transaction holds and expires each one once.
+(with their events) and signals the relationships that went quiet, in transactions of at
+most ``BATCH`` rows. A round that fails is logged and the next one runs on time; shutting
+down cancels the task and waits for it, so a round in progress rolls back. Several
+processes may run it at once: each step skips the rows another transaction holds and acts
+on each one once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from domain.marketplace import requests
-from domain.network import intros
+from domain.network import cooling, intros
 from domain.store import Store
 
 log = logging.getLogger("rapport.maintenance")
@@ -32,6 +33,8 @@ LAPSING: tuple[tuple[str, Callable[..., Awaitable[int]]], ...] = (
         "help requests",
         lambda tx, now, limit: requests.expire_help_requests(tx, now, limit=limit),
     ),
+    # Not an expiry, but time's work too: relationships that went quiet are signalled.
+    ("quiet relationships", lambda tx, now, limit: cooling.flag_cooling(tx, now, limit=limit)),
 )
 
 

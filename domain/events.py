@@ -418,3 +418,13 @@ class OpportunityDismissed(Event):
     opportunity_id: int
     member_id: int
     reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelationshipCooling(Event):
+    """Two connected members have not been in touch for a long while (matching offers it)."""
+
+    type: ClassVar[str] = "relationship.cooling"
+    relationship_id: int
+    strength: float
+    quiet_since: dt.datetime

@@ -5,6 +5,7 @@ from domain.ledger import models as ledger
 from domain.marketplace import models as marketplace
 from domain.matching import models as matching
 from domain.members import models as members
+from domain.network import cooling
 from domain.network import models as network
 from domain.store import Base
 
@@ -12,6 +13,7 @@ metadata = Base.metadata
 
 __all__ = [
     "consumers",
+    "cooling",
     "events",
     "idempotency",
     "ledger",

@@ -296,3 +296,36 @@ async def test_the_author_of_a_request_hears_of_offers_on_it(store):
             {"type": "help_request.updated", "help_request_id": request_id, "event": "offer.made"},
         )
     ]
+
+
+async def test_a_relationship_gone_quiet_is_signalled_once_and_offered_to_both(store, clock):
+    from domain.network import cooling
+    from domain.network.models import Connection
+
+    alice, bob = await make_members(store, "alice", "bob")
+    await _connect(store, (alice, bob))
+    async with store.transaction() as tx:
+        for connection in await tx.session.scalars(select(Connection)):
+            connection.strength = 0.6  # a tie that mattered
+        await tx.commit()
+
+    async def flag() -> int:
+        async with store.transaction() as tx:
+            flagged = await cooling.flag_cooling(tx, tx.now)
+            await tx.commit()
+        return flagged
+
+    assert await flag() == 0  # not quiet yet
+    clock.advance(days=91)
+    assert (await flag(), await flag()) == (1, 0)  # one signal per quiet spell
+    await Worker(store, Published(), consumers_for(Caps())).round()
+    found = await _opportunities(store)
+    assert sorted((o.member_id, o.kind.value) for o in found) == [
+        (alice, "COOLING"),
+        (bob, "COOLING"),
+    ]
+    by_member = {o.member_id: o.reasons[0] for o in found}
+    assert by_member[alice]["label"] == "bob"
+    assert by_member[bob]["subject_id"] == alice
+    # a tie at 0.6 ninety-one days quiet, halved every 120 days
+    assert 0.35 < found[0].score < 0.4

@@ -1,9 +1,9 @@
-"""Opportunities (what matching offers each member) and consumer events (each outbox
-event as each consumer handles it).
+"""Opportunities (what matching offers each member), consumer events (each outbox event as
+each consumer handles it) and cooling signals (relationships that went quiet).
 
-Revision ID: c2360dbddfcf
+Revision ID: 358d1f51a84f
 Revises: 8d44b941b518
-Create Date: 2026-11-26 04:36:26.381059
+Create Date: 2026-11-26 04:41:41.393827
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c2360dbddfcf"
+revision: str = "358d1f51a84f"
 down_revision: str | None = "8d44b941b518"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -157,9 +157,25 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_opportunities_member_id_status_id"), "opportunities", ["member_id", "status", "id"]
     )
+    op.create_table(
+        "cooling_signals",
+        sa.Column(
+            "relationship_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("last_contact_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("signalled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["relationship_id"],
+            ["relationships.id"],
+            name=op.f("fk_cooling_signals_relationship_id_relationships"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("relationship_id", name=op.f("pk_cooling_signals")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cooling_signals")
     op.drop_index(op.f("ix_opportunities_member_id_status_id"), table_name="opportunities")
     op.drop_index(
         op.f("ix_opportunities_member_id_source_member_id_dismiss_reason"),
