@@ -14,6 +14,7 @@ gives or skills fit it), an intro waiting on a broker, and a relationship gone q
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -57,6 +58,7 @@ from domain.network.models import (
 from domain.store import Transaction, insert_ignoring_conflicts
 
 MAX_PER_SUBJECT = 50  # opportunities one signal may write
+SHORTLIST = 4 * MAX_PER_SUBJECT  # candidates whose every feature is read
 STRANGERS = 200  # for a public request: tag matches outside the author's network considered
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
@@ -128,7 +130,8 @@ async def _holders(session: AsyncSession, tag_ids: list[int]) -> tuple[dict[int,
             await session.execute(select(holders.c.tag_id, func.count()).group_by(holders.c.tag_id))
         ).all()
     )
-    members = await session.scalar(select(func.count()).select_from(Member))
+    # Rarity needs the size of the network, not its exact count: ids are dense enough.
+    members = await session.scalar(select(func.max(Member.id)))
     return counts, int(members or 0)
 
 
@@ -391,19 +394,16 @@ async def on_help_request_posted(
     ids.discard(author_id)
     if not ids:
         return []
-    id_list = sorted(ids)
     matches = await tag_matches(session, ids, tag_ids) if tag_ids else {}
     holders, members = await _holders(session, tag_ids) if tag_ids else ({}, 1)
-    circles = await shared_circles(session, author_id=author_id, member_ids=ids)
-    give_take = await ledger_read.reciprocity(session, id_list)
-    responsive = await _responsiveness(session, id_list, tx.now)
-    declines = await _declines(session, id_list, requester_id=author_id, now=tx.now)
-    owing = await _owing(session, id_list, creditor_id=author_id)
     brokers = {broker for paths in second.values() for broker, _ in paths}
     people = await _handles(session, brokers | {author_id})
     author = people[author_id]
-    candidates = []
-    for member_id in id_list:
+    age = tx.now - request.created_at
+    # Stage one: what the match and closeness say, for everyone; stage two reads the rest
+    # (circles, give and take, responsiveness, declines, IOUs) for the best SHORTLIST only.
+    rough: dict[int, Candidate] = {}
+    for member_id in sorted(ids):
         via = None
         if member_id not in first and member_id in second:
             shown = [
@@ -416,21 +416,35 @@ async def on_help_request_posted(
                 strength, broker_id = max(shown, key=lambda path: (path[0], -path[1]))
                 via = scoring.Via(broker_id, people[broker_id].handle, strength)
         found = matches.get(member_id, {})
-        matched = [
-            scoring.TagMatch(label, scoring.Role(role), holders.get(tag_id, 0))
-            for role in ("SKILL", "GIVES", "GOAL")
-            for tag_id, label in tags.items()
-            if tag_id in found.get(role, ())
-        ]
+        rough[member_id] = Candidate(
+            member_id=member_id,
+            tags=[
+                scoring.TagMatch(label, scoring.Role(role), holders.get(tag_id, 0))
+                for role in ("SKILL", "GIVES", "GOAL")
+                for tag_id, label in tags.items()
+                if tag_id in found.get(role, ())
+            ],
+            members=members,
+            tie_strength=first.get(member_id),
+            via=via,
+            chosen=member_id in chosen,
+            age=age,
+        )
+    shortlist = [
+        s.member_id for s in scoring.rank(list(rough.values()), limit=SHORTLIST, w=weights)
+    ]
+    circles = await shared_circles(session, author_id=author_id, member_ids=set(shortlist))
+    give_take = await ledger_read.reciprocity(session, shortlist)
+    responsive = await _responsiveness(session, shortlist, tx.now)
+    declines = await _declines(session, shortlist, requester_id=author_id, now=tx.now)
+    owing = await _owing(session, shortlist, creditor_id=author_id)
+    candidates = []
+    for member_id in shortlist:
         figures = give_take.get(member_id, ledger_read.ReciprocityView())
         acted, ignored = responsive.get(member_id, (0, 0))
         candidates.append(
-            Candidate(
-                member_id=member_id,
-                tags=matched,
-                members=members,
-                tie_strength=first.get(member_id),
-                via=via,
+            dataclasses.replace(
+                rough[member_id],
                 circles=circles.get(member_id, []),
                 help_given=figures.help_given,
                 help_received=figures.help_received,
@@ -438,8 +452,6 @@ async def on_help_request_posted(
                 ignored=ignored,
                 declined_by_requester=declines.get(member_id, 0),
                 owes=author.handle if member_id in owing else None,
-                chosen=member_id in chosen,
-                age=tx.now - request.created_at,
             )
         )
     scored = scoring.rank(candidates, limit=MAX_PER_SUBJECT, w=weights)
