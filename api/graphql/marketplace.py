@@ -20,9 +20,17 @@ from api.graphql.circles import Circle
 from api.graphql.commands import mutate
 from api.graphql.ids import argument_id, database_ids, input_id, node_id
 from api.graphql.members import Member, Tag
-from api.graphql.pagination import Connection, offset_connection, window
+from api.graphql.pagination import (
+    Connection,
+    KeyWindow,
+    Window,
+    key_window,
+    keyset_connection,
+    offset_connection,
+    window,
+)
 from domain.errors import Code
-from domain.marketplace import offer_read, request_read, requests
+from domain.marketplace import feed, offer_read, request_read, requests
 from domain.marketplace.models import HelpRequest as HelpRequestRow
 from domain.marketplace.models import Offer as OfferRow
 from domain.marketplace.request_read import AudienceView, shown_status
@@ -287,15 +295,21 @@ async def help_requests_query(
     last: int | None = None,
     before: str | None = None,
 ) -> Connection[HelpRequest]:
-    wanted = window(first, after, last, before)
     wanted_filter = filter or HelpRequestFilter()
+    # Best match first is a ranking, paged by position; newest first pages by (time, id), so
+    # that a request posted meanwhile shifts nothing. Their cursors do not mix.
+    wanted: Window | KeyWindow = (
+        window(first, after, last, before)
+        if feed.ranks_by_relevance(wanted_filter.query)
+        else key_window(first, after, last, before)
+    )
     # What the page reads with its rows: anything the query might select by these names.
     selected = _field_names(info.selected_fields)
     author_id = None
     if wanted_filter.author_id is not None:
         author_id = argument_id(wanted_filter.author_id, "Member", argument="filter.authorId")
     async with info.context.store.reader() as session:
-        page = await request_read.feed(
+        page = await feed.page(
             session,
             viewer_id=await info.context.viewer_id(),
             now=info.context.store.clock(),
@@ -307,7 +321,9 @@ async def help_requests_query(
             from_network=wanted_filter.from_network,
             matching_me=wanted_filter.matching_me,
             limit=wanted.limit,
-            offset=wanted.offset,
+            offset=wanted.offset if isinstance(wanted, Window) else 0,
+            after=wanted.after if isinstance(wanted, KeyWindow) else None,
+            before=wanted.before if isinstance(wanted, KeyWindow) else None,
             with_total="totalCount" in selected,
             with_authors="author" in selected,
             with_tags="tags" in selected,
@@ -318,11 +334,18 @@ async def help_requests_query(
         loaders.tags.prime(request_id, tags)
     for member_id, profile in page.authors.items():
         info.context.loaders.profiles.prime(member_id, profile)
-    return offset_connection(
-        [HelpRequest.of(row) for row in page.requests],
-        offset=wanted.offset,
+    if isinstance(wanted, Window):
+        return offset_connection(
+            [HelpRequest.of(row) for row in page.requests],
+            offset=wanted.offset,
+            has_next=page.has_next,
+            backward=wanted.backward,
+            total=page.total,
+        )
+    return keyset_connection(
+        [((row.created_at, row.id), HelpRequest.of(row)) for row in page.requests],
         has_next=page.has_next,
-        backward=wanted.backward,
+        has_previous=page.has_previous,
         total=page.total,
     )
 
@@ -347,7 +370,7 @@ class Query:
     help_requests: Connection[HelpRequest] = strawberry.field(
         resolver=help_requests_query,
         description="Help requests the viewer may see, newest first (best match first when "
-        "`filter.query` is given).",
+        "`filter.query` has words). Cursors belong to the order that gave them out.",
     )
 
 
