@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+import enum
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Annotated
 from weakref import WeakKeyDictionary
 
@@ -42,7 +43,7 @@ from domain.marketplace.rules import (
     HelpRequestStatus,
     MarketPolicy,
 )
-from domain.members.read import TagView
+from domain.members.read import Profile, TagView
 from domain.members.service import UNSET
 
 strawberry.enum(HelpRequestKind, description="What kind of help is asked for.")
@@ -57,6 +58,12 @@ strawberry.enum(
     "connections alone, chosen circles, or chosen members (`SUGGESTED`: chosen from the "
     "suggested audience).",
 )
+
+
+class Unread(enum.Enum):
+    """Not read with the request: a field loads it when asked."""
+
+    UNREAD = enum.auto()
 
 
 class MarketLoaders:
@@ -164,9 +171,19 @@ class HelpRequest(relay.Node):
     max_helpers: int = strawberry.field(description="How many offers the author may accept.")
     expires_at: dt.datetime
     created_at: dt.datetime
+    # What the feed read with the request, if it did: its author as the viewer may see them,
+    # and its tags. Fields answer from these at once, and load them when not read.
+    read_author: strawberry.Private[Profile | Unread | None] = Unread.UNREAD
+    read_tags: strawberry.Private[list[TagView] | Unread] = Unread.UNREAD
 
     @classmethod
-    def of(cls, row: HelpRequestRow) -> HelpRequest:
+    def of(
+        cls,
+        row: HelpRequestRow,
+        *,
+        author: Profile | Unread | None = Unread.UNREAD,
+        tags: list[TagView] | Unread = Unread.UNREAD,
+    ) -> HelpRequest:
         return cls(
             id=row.id,
             row=row,
@@ -178,6 +195,8 @@ class HelpRequest(relay.Node):
             max_helpers=row.max_helpers,
             expires_at=row.expires_at,
             created_at=row.created_at,
+            read_author=author,
+            read_tags=tags,
         )
 
     @classmethod
@@ -188,13 +207,28 @@ class HelpRequest(relay.Node):
         rows = await market_loaders(info.context).requests.load_many(ids)
         return [HelpRequest.of(row) if row else None for row in rows]
 
-    @strawberry.field(description="Null when the author's profile is hidden from the viewer.")
-    async def author(self, info: Info) -> Member | None:
+    # Synchronous when the feed read them: an async resolver costs a coroutine and a task
+    # per request on the page. graphql-core awaits what is returned when it is awaitable.
+    @strawberry.field(
+        description="Null when the author's profile is hidden from the viewer.",
+        graphql_type=Member | None,
+    )
+    def author(self, info: Info) -> Member | Awaitable[Member | None] | None:
+        if isinstance(self.read_author, Unread):
+            return self._load_author(info)
+        return Member.of(self.read_author) if self.read_author else None
+
+    async def _load_author(self, info: Info) -> Member | None:
         profile = await info.context.loaders.profiles.load(self.row.author_id)
         return Member.of(profile) if profile else None
 
-    @strawberry.field
-    async def tags(self, info: Info) -> list[Tag]:
+    @strawberry.field(graphql_type=list[Tag])
+    def tags(self, info: Info) -> list[Tag] | Awaitable[list[Tag]]:
+        if isinstance(self.read_tags, Unread):
+            return self._load_tags(info)
+        return [Tag.of(tag) for tag in self.read_tags]
+
+    async def _load_tags(self, info: Info) -> list[Tag]:
         return [Tag.of(tag) for tag in await market_loaders(info.context).tags.load(self.id)]
 
     @strawberry.field
@@ -305,6 +339,7 @@ async def help_requests_query(
     )
     # What the page reads with its rows: anything the query might select by these names.
     selected = _field_names(info.selected_fields)
+    with_authors, with_tags = "author" in selected, "tags" in selected
     author_id = None
     if wanted_filter.author_id is not None:
         author_id = argument_id(wanted_filter.author_id, "Member", argument="filter.authorId")
@@ -325,8 +360,8 @@ async def help_requests_query(
             after=wanted.after if isinstance(wanted, KeyWindow) else None,
             before=wanted.before if isinstance(wanted, KeyWindow) else None,
             with_total="totalCount" in selected,
-            with_authors="author" in selected,
-            with_tags="tags" in selected,
+            with_authors=with_authors,
+            with_tags=with_tags,
         )
     loaders = market_loaders(info.context)
     loaders.prime(page.requests)
@@ -334,16 +369,24 @@ async def help_requests_query(
         loaders.tags.prime(request_id, tags)
     for member_id, profile in page.authors.items():
         info.context.loaders.profiles.prime(member_id, profile)
+    nodes = [
+        HelpRequest.of(
+            row,
+            author=page.authors.get(row.author_id) if with_authors else Unread.UNREAD,
+            tags=page.tags.get(row.id, []) if with_tags else Unread.UNREAD,
+        )
+        for row in page.requests
+    ]
     if isinstance(wanted, Window):
         return offset_connection(
-            [HelpRequest.of(row) for row in page.requests],
+            nodes,
             offset=wanted.offset,
             has_next=page.has_next,
             backward=wanted.backward,
             total=page.total,
         )
     return keyset_connection(
-        [((row.created_at, row.id), HelpRequest.of(row)) for row in page.requests],
+        [((node.created_at, node.id), node) for node in nodes],
         has_next=page.has_next,
         has_previous=page.has_previous,
         total=page.total,
