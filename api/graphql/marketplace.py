@@ -34,7 +34,7 @@ from domain.errors import Code
 from domain.marketplace import feed, offer_read, request_read, requests
 from domain.marketplace.models import HelpRequest as HelpRequestRow
 from domain.marketplace.models import Offer as OfferRow
-from domain.marketplace.request_read import AudienceView, shown_status
+from domain.marketplace.request_read import AudienceView, RequestView, shown_status
 from domain.marketplace.rules import (
     Audience,
     AudienceScope,
@@ -71,7 +71,7 @@ class MarketLoaders:
 
     def __init__(self, context: Context) -> None:
         self._context = context
-        self.requests = DataLoader[int, HelpRequestRow | None](self._requests)
+        self.requests = DataLoader[int, HelpRequestRow | RequestView | None](self._requests)
         self.tags = DataLoader[int, list[TagView]](self._tags)
         self.audiences = DataLoader[int, AudienceView](self._audiences)
         self.own_offer = DataLoader[int, OfferRow | None](self._own_offers)
@@ -81,12 +81,12 @@ class MarketLoaders:
         for loader in (self.requests, self.tags, self.audiences, self.own_offer):
             loader.clear_all()
 
-    def prime(self, rows: Iterable[HelpRequestRow]) -> None:
+    def prime(self, rows: Iterable[RequestView]) -> None:
         """Remember requests a query already loaded (as visible to the viewer)."""
         for row in rows:
             self.requests.prime(row.id, row)
 
-    async def _requests(self, ids: list[int]) -> list[HelpRequestRow | None]:
+    async def _requests(self, ids: list[int]) -> list[HelpRequestRow | RequestView | None]:
         viewer_id = await self._context.viewer_id()
         async with self._context.store.reader() as session:
             found = await request_read.requests_by_ids(
@@ -158,7 +158,7 @@ OfferRef = Annotated["Offer", strawberry.lazy("api.graphql.offers")]
 @strawberry.type(description="An ask for help, shown to the audience its author chose.")
 class HelpRequest(relay.Node):
     id: relay.NodeID[int]
-    row: strawberry.Private[HelpRequestRow]
+    row: strawberry.Private[HelpRequestRow | RequestView]
     # Plain values, copied once: a field without a resolver costs graphql-core a getattr,
     # where a method costs strawberry's whole resolver machinery, per request per field.
     title: str
@@ -179,7 +179,7 @@ class HelpRequest(relay.Node):
     @classmethod
     def of(
         cls,
-        row: HelpRequestRow,
+        row: HelpRequestRow | RequestView,
         *,
         author: Profile | Unread | None = Unread.UNREAD,
         tags: list[TagView] | Unread = Unread.UNREAD,
@@ -363,12 +363,7 @@ async def help_requests_query(
             with_authors=with_authors,
             with_tags=with_tags,
         )
-    loaders = market_loaders(info.context)
-    loaders.prime(page.requests)
-    for request_id, tags in page.tags.items():
-        loaders.tags.prime(request_id, tags)
-    for member_id, profile in page.authors.items():
-        info.context.loaders.profiles.prime(member_id, profile)
+    market_loaders(info.context).prime(page.requests)
     nodes = [
         HelpRequest.of(
             row,

@@ -31,7 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.marketplace.models import HelpRequest, HelpRequestTag
-from domain.marketplace.request_read import network_of, tags_by_request, visible_requests
+from domain.marketplace.request_read import (
+    VIEW_COLUMNS,
+    RequestView,
+    network_of,
+    tags_by_request,
+    visible_requests,
+)
 from domain.marketplace.rules import HelpRequestKind, HelpRequestStatus
 from domain.members import tags as tag_rules
 from domain.members.models import Give, Member, MemberTag, Tag, TagRole
@@ -47,7 +53,7 @@ Paging = Literal["first", "after", "before", "offset"]
 
 @dataclasses.dataclass(frozen=True)
 class FeedPage:
-    requests: list[HelpRequest]
+    requests: list[RequestView]
     total: int | None  # None unless asked for
     has_next: bool
     has_previous: bool
@@ -145,7 +151,8 @@ async def page(
     found = rows[:limit]
     if backward:
         found.reverse()
-    requests = [row.HelpRequest for row in found]
+    width = len(VIEW_COLUMNS)
+    requests = [RequestView(*row[:width]) for row in found]
     if rows:
         total, beyond = (rows[0].total if with_total else None), rows[0].beyond
     elif with_total or key is not None:
@@ -242,7 +249,7 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
         .offset(bindparam("offset") if shape.words else None)
         .subquery()
     )
-    rows: Select[Any] = select(HelpRequest).join(window, window.c.id == HelpRequest.id)
+    rows: Select[Any] = select(*VIEW_COLUMNS).join(window, window.c.id == HelpRequest.id)
     if shape.with_authors:
         rows = rows.join(Member, Member.id == HelpRequest.author_id).add_columns(Member)
     if shape.with_total:

@@ -22,10 +22,7 @@ from domain.marketplace.models import (
     HelpRequestMember,
     HelpRequestTag,
 )
-from domain.marketplace.rules import (
-    AudienceScope,
-    HelpRequestStatus,
-)
+from domain.marketplace.rules import AudienceScope, HelpRequestKind, HelpRequestStatus
 from domain.members.read import TagView, ordered_tags
 from domain.network.models import Block, CircleMembership, Connection, MembershipStatus
 
@@ -40,6 +37,29 @@ class AudienceView:
     circle_ids: tuple[int, ...]
     member_ids: tuple[int, ...]
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestView:
+    """A help request as a page of them reads it: every column but its search text and
+    bookkeeping times, without the cost of an ORM entity per row."""
+
+    id: int
+    author_id: int
+    title: str
+    details: str | None
+    kind: HelpRequestKind
+    status: HelpRequestStatus
+    audience_scope: AudienceScope
+    bounty: int | None
+    offers_iou: bool
+    max_helpers: int
+    accepted_count: int
+    expires_at: dt.datetime
+    created_at: dt.datetime
+
+
+# The columns of a RequestView, in its fields' order.
+VIEW_COLUMNS = tuple(getattr(HelpRequest, field.name) for field in dataclasses.fields(RequestView))
 
 Viewer = int | BindParameter[int]
 
@@ -106,7 +126,7 @@ def visible_requests(viewer_id: Viewer | None) -> ColumnElement[bool]:
     )
 
 
-def shown_status(request: HelpRequest, now: dt.datetime) -> HelpRequestStatus:
+def shown_status(request: HelpRequest | RequestView, now: dt.datetime) -> HelpRequestStatus:
     """Return the status as it stands now: an open request past its expiry has expired."""
     if request.status is HelpRequestStatus.OPEN and request.expires_at <= now:
         return HelpRequestStatus.EXPIRED
