@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     BindParameter,
+    Boolean,
     ColumnElement,
     Select,
     and_,
@@ -229,11 +230,11 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     )
     beyond: ColumnElement[Any] = false()
     if shape.paging == "after":
-        ranked = ranked.where(key < mark)
+        ranked = ranked.where(_most(shape.dialect, key < mark))
         beyond = matching.where(key >= mark).correlate(None).exists()
     elif shape.paging == "before":
         # Read up from the key, nearest first; the caller turns the page round.
-        ranked = ranked.where(key > mark)
+        ranked = ranked.where(_most(shape.dialect, key > mark))
         order = [HelpRequest.created_at.asc(), HelpRequest.id.asc()]
         beyond = matching.where(key <= mark).correlate(None).exists()
     keyed = shape.paging in ("after", "before")
@@ -263,6 +264,15 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     else:
         rows = rows.order_by(*newest_first)
     return rows, select(total.label("total"), beyond.label("beyond"))
+
+
+def _most(dialect: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Tell SQLite's planner that a condition holds for most rows (as a feed's key does).
+
+    Otherwise it reads nearly the whole table through the (status, created_at) index, one
+    row at a time: 11 ms where a scan and a sort take 2.6 ms on 10,000 requests.
+    """
+    return func.likely(condition, type_=Boolean) if dialect == "sqlite" else condition
 
 
 def _conditions(shape: _Shape, viewer_id: BindParameter[int] | None) -> list[Any]:
