@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import (
+    JSON,
     BindParameter,
     Boolean,
     ColumnElement,
@@ -36,7 +37,6 @@ from domain.marketplace.request_read import (
     VIEW_COLUMNS,
     RequestView,
     network_of,
-    tags_by_request,
     visible_requests,
 )
 from domain.marketplace.rules import HelpRequestKind, HelpRequestStatus
@@ -85,6 +85,7 @@ class _Shape:
     paging: Paging
     with_total: bool
     with_authors: bool
+    with_tags: bool
 
 
 async def page(
@@ -111,8 +112,9 @@ async def page(
 
     Newest first, the page follows ``after`` or (backward) precedes ``before``; best match
     first (words in ``query``), it starts at ``offset``. One statement reads the page, with
-    its authors' rows joined in when ``with_authors``; the authors' relations to a
-    signed-in viewer take one more, the tags one more: the count never grows with the page.
+    its authors' rows joined in when ``with_authors`` and each request's tags (one JSON
+    array) when ``with_tags``; the authors' relations to a signed-in viewer take one more:
+    the count never grows with the page.
     Counting every match costs a pass over all of them, so the total is only counted
     ``with_total``.
     """
@@ -134,6 +136,7 @@ async def page(
         paging=paging,
         with_total=with_total,
         with_authors=with_authors,
+        with_tags=with_tags,
     )
     params: dict[str, Any] = {"limit": limit + 1, "offset": offset, "now": now}
     if viewer_id is not None:
@@ -180,10 +183,11 @@ async def page(
             for member_id, member in members.items()
         }
     page_tags: dict[int, list[TagView]] = {}
-    if with_tags and requests:
-        ids = [request.id for request in requests]
-        listed = await tags_by_request(session, ids)
-        page_tags = {request_id: listed.get(request_id, []) for request_id in ids}
+    if with_tags:
+        page_tags = {
+            row.id: [TagView(slug, label) for _, slug, label in sorted(row.tags or ())]
+            for row in found
+        }
     return FeedPage(
         requests=requests,
         total=total,
@@ -253,6 +257,8 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     rows: Select[Any] = select(*VIEW_COLUMNS).join(window, window.c.id == HelpRequest.id)
     if shape.with_authors:
         rows = rows.join(Member, Member.id == HelpRequest.author_id).add_columns(Member)
+    if shape.with_tags:
+        rows = rows.add_columns(_tags(shape.dialect).label("tags"))
     if shape.with_total:
         rows = rows.add_columns((total if keyed else window.c.total).label("total"))
     rows = rows.add_columns(beyond.label("beyond"))
@@ -264,6 +270,22 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     else:
         rows = rows.order_by(*newest_first)
     return rows, select(total.label("total"), beyond.label("beyond"))
+
+
+def _tags(dialect: str) -> ColumnElement[Any]:
+    """Return a request's tags as a JSON array of [position, slug, label] (unordered)."""
+    tag = (HelpRequestTag.position, Tag.slug, Tag.label)
+    listed = (
+        func.json_agg(func.json_build_array(*tag), type_=JSON)
+        if dialect == "postgresql"
+        else func.json_group_array(func.json_array(*tag), type_=JSON)
+    )
+    return (
+        select(listed)
+        .join(Tag, Tag.id == HelpRequestTag.tag_id)
+        .where(HelpRequestTag.help_request_id == HelpRequest.id)
+        .scalar_subquery()
+    )
 
 
 def _most(dialect: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -13,6 +13,7 @@ from domain.marketplace import requests as help_requests
 from domain.marketplace.models import Offer
 from domain.marketplace.rules import OfferStatus
 from tests.api.graphql import gql
+from tests.api.test_privacy import update_profile
 from tests.api.test_relationships import BLOCK, connect, member, outbox_types
 
 FIELDS = """
@@ -583,3 +584,15 @@ async def test_forged_and_mismatched_feed_cursors_are_refused(client, clock):
 
 def base64_of(text):
     return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+async def test_the_feed_shows_tags_in_the_authors_order_and_hidden_authors_as_null(client):
+    ada, bob, reader = [await member(client, handle) for handle in ("ada", "bob", "reader")]
+    await update_profile(client, ada["token"], privacy={"profile": "CONNECTIONS"})
+    await connect(client, ada, bob)
+    await posted(client, ada, title="Need advice on SEO", tags=["SEO", "Growth", "Analytics"])
+
+    for viewer, author in ((bob, {"handle": "ada"}), (reader, None)):
+        (node,) = await feed(client, viewer)
+        assert node["author"] == author
+        assert [tag["slug"] for tag in node["tags"]] == ["seo", "growth", "analytics"]
