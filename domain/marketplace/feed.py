@@ -203,8 +203,9 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     """Return the page's statement, and the one for its count and what lies beyond its key
     when the page is empty.
 
-    Each page row holds the request (and its author), ``total`` and ``beyond``: whether
-    anything lies on the far side of the key (newer than `after`, older than `before`).
+    Each page row holds the request (and its author, and its tags), ``total`` and
+    ``beyond``: whether anything lies on the far side of the key (newer than `after`, older
+    than `before`).
     """
     viewer_id: BindParameter[int] | None = (
         bindparam("viewer_id", type_=HelpRequest.author_id.type) if shape.signed_in else None
