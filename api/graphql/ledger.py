@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
 import datetime as dt
 import enum
 import secrets
@@ -17,10 +14,10 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 
 from api.context import Context, Info
-from api.errors import BadArgument, UserError
+from api.errors import UserError
 from api.graphql.commands import IDEMPOTENCY_KEY, mutate, mutate_once
 from api.graphql.ids import database_ids, input_id
-from api.graphql.pagination import Connection, Edge, PageInfo, page_size
+from api.graphql.pagination import Connection, id_connection, id_window
 from domain.ledger import flows, ious, read
 from domain.ledger.models import Iou as IouRow
 from domain.ledger.models import IouResolution, IouStatus, TransferReason
@@ -146,63 +143,6 @@ async def _help_request(info: Info, help_request_id: int | None) -> HelpRequest 
         return None
     row = await market_loaders(info.context).requests.load(help_request_id)
     return HelpRequest.of(row) if row else None
-
-
-def id_cursor(kind: str, item_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{item_id}".encode()).decode()
-
-
-def id_after(kind: str, cursor: str | None, argument: str) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        found, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if found == kind and value.isdigit() and len(value) < 19:
-            return int(value)
-    except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise BadArgument(f"`{argument}` is not a cursor this list gave out", argument=argument)
-
-
-@dataclasses.dataclass(frozen=True)
-class IdWindow:
-    """Which page of a list keyed by id the Relay arguments ask for."""
-
-    limit: int
-    after: int | None
-    before: int | None
-    backward: bool  # `last` (from the end, or before a cursor)
-
-
-def id_window(
-    kind: str, first: int | None, after: str | None, last: int | None, before: str | None
-) -> IdWindow:
-    if (last is not None or before is not None) and (first is not None or after is not None):
-        raise BadArgument("page forward (`first`/`after`) or back (`last`/`before`), not both")
-    backward = last is not None or before is not None
-    return IdWindow(
-        page_size(last if backward else first),
-        id_after(kind, after, "after"),
-        id_after(kind, before, "before"),
-        backward,
-    )
-
-
-def id_connection(
-    kind: str, nodes: list[tuple[int, N]], *, has_next: bool, has_previous: bool
-) -> Connection[N]:
-    """Return a page of a list keyed by id, with cursors by id."""
-    edges = [Edge(cursor=id_cursor(kind, item_id), node=node) for item_id, node in nodes]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=None,
-    )
 
 
 @strawberry.type(description="A member's karma; the member alone sees it.")

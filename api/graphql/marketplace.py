@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+import enum
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Annotated
 from weakref import WeakKeyDictionary
 
@@ -20,12 +21,20 @@ from api.graphql.circles import Circle
 from api.graphql.commands import IDEMPOTENCY_KEY, mutate, mutate_once
 from api.graphql.ids import argument_id, database_ids, input_id, node_id
 from api.graphql.members import Member, Tag
-from api.graphql.pagination import Connection, offset_connection, window
+from api.graphql.pagination import (
+    Connection,
+    KeyWindow,
+    Window,
+    key_window,
+    keyset_connection,
+    offset_connection,
+    window,
+)
 from domain.errors import Code
-from domain.marketplace import offer_read, request_read, requests
+from domain.marketplace import feed, offer_read, request_read, requests
 from domain.marketplace.models import HelpRequest as HelpRequestRow
 from domain.marketplace.models import Offer as OfferRow
-from domain.marketplace.request_read import AudienceView, shown_status
+from domain.marketplace.request_read import AudienceView, RequestView, shown_status
 from domain.marketplace.rules import (
     Audience,
     AudienceScope,
@@ -34,7 +43,7 @@ from domain.marketplace.rules import (
     HelpRequestStatus,
     MarketPolicy,
 )
-from domain.members.read import TagView
+from domain.members.read import Profile, TagView
 from domain.members.service import UNSET
 
 strawberry.enum(HelpRequestKind, description="What kind of help is asked for.")
@@ -51,12 +60,18 @@ strawberry.enum(
 )
 
 
+class Unread(enum.Enum):
+    """Not read with the request: a field loads it when asked."""
+
+    UNREAD = enum.auto()
+
+
 class MarketLoaders:
     """This request's batches of help requests and their relations."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
-        self.requests = DataLoader[int, HelpRequestRow | None](self._requests)
+        self.requests = DataLoader[int, HelpRequestRow | RequestView | None](self._requests)
         self.tags = DataLoader[int, list[TagView]](self._tags)
         self.audiences = DataLoader[int, AudienceView](self._audiences)
         self.own_offer = DataLoader[int, OfferRow | None](self._own_offers)
@@ -66,12 +81,12 @@ class MarketLoaders:
         for loader in (self.requests, self.tags, self.audiences, self.own_offer):
             loader.clear_all()
 
-    def prime(self, rows: Iterable[HelpRequestRow]) -> None:
+    def prime(self, rows: Iterable[RequestView]) -> None:
         """Remember requests a query already loaded (as visible to the viewer)."""
         for row in rows:
             self.requests.prime(row.id, row)
 
-    async def _requests(self, ids: list[int]) -> list[HelpRequestRow | None]:
+    async def _requests(self, ids: list[int]) -> list[HelpRequestRow | RequestView | None]:
         viewer_id = await self._context.viewer_id()
         async with self._context.store.reader() as session:
             found = await request_read.requests_by_ids(
@@ -143,7 +158,7 @@ OfferRef = Annotated["Offer", strawberry.lazy("api.graphql.offers")]
 @strawberry.type(description="An ask for help, shown to the audience its author chose.")
 class HelpRequest(relay.Node):
     id: relay.NodeID[int]
-    row: strawberry.Private[HelpRequestRow]
+    row: strawberry.Private[HelpRequestRow | RequestView]
     # Plain values, copied once: a field without a resolver costs graphql-core a getattr,
     # where a method costs strawberry's whole resolver machinery, per request per field.
     title: str
@@ -156,9 +171,19 @@ class HelpRequest(relay.Node):
     max_helpers: int = strawberry.field(description="How many offers the author may accept.")
     expires_at: dt.datetime
     created_at: dt.datetime
+    # What the feed read with the request, if it did: its author as the viewer may see them,
+    # and its tags. Fields answer from these at once, and load them when not read.
+    read_author: strawberry.Private[Profile | Unread | None] = Unread.UNREAD
+    read_tags: strawberry.Private[list[TagView] | Unread] = Unread.UNREAD
 
     @classmethod
-    def of(cls, row: HelpRequestRow) -> HelpRequest:
+    def of(
+        cls,
+        row: HelpRequestRow | RequestView,
+        *,
+        author: Profile | Unread | None = Unread.UNREAD,
+        tags: list[TagView] | Unread = Unread.UNREAD,
+    ) -> HelpRequest:
         return cls(
             id=row.id,
             row=row,
@@ -170,6 +195,8 @@ class HelpRequest(relay.Node):
             max_helpers=row.max_helpers,
             expires_at=row.expires_at,
             created_at=row.created_at,
+            read_author=author,
+            read_tags=tags,
         )
 
     @classmethod
@@ -180,13 +207,28 @@ class HelpRequest(relay.Node):
         rows = await market_loaders(info.context).requests.load_many(ids)
         return [HelpRequest.of(row) if row else None for row in rows]
 
-    @strawberry.field(description="Null when the author's profile is hidden from the viewer.")
-    async def author(self, info: Info) -> Member | None:
+    # Synchronous when the feed read them: an async resolver costs a coroutine and a task
+    # per request on the page. graphql-core awaits what is returned when it is awaitable.
+    @strawberry.field(
+        description="Null when the author's profile is hidden from the viewer.",
+        graphql_type=Member | None,
+    )
+    def author(self, info: Info) -> Member | Awaitable[Member | None] | None:
+        if isinstance(self.read_author, Unread):
+            return self._load_author(info)
+        return Member.of(self.read_author) if self.read_author else None
+
+    async def _load_author(self, info: Info) -> Member | None:
         profile = await info.context.loaders.profiles.load(self.row.author_id)
         return Member.of(profile) if profile else None
 
-    @strawberry.field
-    async def tags(self, info: Info) -> list[Tag]:
+    @strawberry.field(graphql_type=list[Tag])
+    def tags(self, info: Info) -> list[Tag] | Awaitable[list[Tag]]:
+        if isinstance(self.read_tags, Unread):
+            return self._load_tags(info)
+        return [Tag.of(tag) for tag in self.read_tags]
+
+    async def _load_tags(self, info: Info) -> list[Tag]:
         return [Tag.of(tag) for tag in await market_loaders(info.context).tags.load(self.id)]
 
     @strawberry.field
@@ -287,15 +329,22 @@ async def help_requests_query(
     last: int | None = None,
     before: str | None = None,
 ) -> Connection[HelpRequest]:
-    wanted = window(first, after, last, before)
     wanted_filter = filter or HelpRequestFilter()
+    # Best match first is a ranking, paged by position; newest first pages by (time, id), so
+    # that a request posted meanwhile shifts nothing. Their cursors do not mix.
+    wanted: Window | KeyWindow = (
+        window(first, after, last, before)
+        if feed.ranks_by_relevance(wanted_filter.query)
+        else key_window(first, after, last, before)
+    )
     # What the page reads with its rows: anything the query might select by these names.
     selected = _field_names(info.selected_fields)
+    with_authors, with_tags = "author" in selected, "tags" in selected
     author_id = None
     if wanted_filter.author_id is not None:
         author_id = argument_id(wanted_filter.author_id, "Member", argument="filter.authorId")
     async with info.context.store.reader() as session:
-        page = await request_read.feed(
+        page = await feed.page(
             session,
             viewer_id=await info.context.viewer_id(),
             now=info.context.store.clock(),
@@ -307,22 +356,34 @@ async def help_requests_query(
             from_network=wanted_filter.from_network,
             matching_me=wanted_filter.matching_me,
             limit=wanted.limit,
-            offset=wanted.offset,
+            offset=wanted.offset if isinstance(wanted, Window) else 0,
+            after=wanted.after if isinstance(wanted, KeyWindow) else None,
+            before=wanted.before if isinstance(wanted, KeyWindow) else None,
             with_total="totalCount" in selected,
-            with_authors="author" in selected,
-            with_tags="tags" in selected,
+            with_authors=with_authors,
+            with_tags=with_tags,
         )
-    loaders = market_loaders(info.context)
-    loaders.prime(page.requests)
-    for request_id, tags in page.tags.items():
-        loaders.tags.prime(request_id, tags)
-    for member_id, profile in page.authors.items():
-        info.context.loaders.profiles.prime(member_id, profile)
-    return offset_connection(
-        [HelpRequest.of(row) for row in page.requests],
-        offset=wanted.offset,
+    market_loaders(info.context).prime(page.requests)
+    nodes = [
+        HelpRequest.of(
+            row,
+            author=page.authors.get(row.author_id) if with_authors else Unread.UNREAD,
+            tags=page.tags.get(row.id, []) if with_tags else Unread.UNREAD,
+        )
+        for row in page.requests
+    ]
+    if isinstance(wanted, Window):
+        return offset_connection(
+            nodes,
+            offset=wanted.offset,
+            has_next=page.has_next,
+            backward=wanted.backward,
+            total=page.total,
+        )
+    return keyset_connection(
+        [((node.created_at, node.id), node) for node in nodes],
         has_next=page.has_next,
-        backward=wanted.backward,
+        has_previous=page.has_previous,
         total=page.total,
     )
 
@@ -347,7 +408,7 @@ class Query:
     help_requests: Connection[HelpRequest] = strawberry.field(
         resolver=help_requests_query,
         description="Help requests the viewer may see, newest first (best match first when "
-        "`filter.query` is given).",
+        "`filter.query` has words). Cursors belong to the order that gave them out.",
     )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -14,13 +12,12 @@ from strawberry import relay
 from api.context import Info
 from api.errors import BadArgument, UserError
 from api.graphql.commands import mutate
-from api.graphql.ids import argument_id, database_id, database_ids, input_id
+from api.graphql.ids import argument_id, database_ids, input_id
 from api.graphql.pagination import (
     Connection,
-    Edge,
-    PageInfo,
+    key_window,
+    keyset_connection,
     offset_connection,
-    page_size,
     window,
 )
 from domain.members.visibility import Relation
@@ -137,24 +134,6 @@ class MemberSuggestion:
     shared_circle_count: int
 
 
-def _keyset_cursor(since: dt.datetime, member_id: int) -> str:
-    return base64.urlsafe_b64encode(f"k:{since.isoformat()}|{member_id}".encode()).decode()
-
-
-def _keyset(cursor: str | None, argument: str) -> tuple[dt.datetime, int] | None:
-    if cursor is None:
-        return None
-    try:
-        kind, _, rest = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        since_text, _, member_text = rest.rpartition("|")
-        since, member_id = dt.datetime.fromisoformat(since_text), database_id(member_text)
-        if kind == "k" and member_id is not None and since.tzinfo is not None:
-            return since, member_id
-    except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise BadArgument(f"`{argument}` is not a cursor this list gave out", argument=argument)
-
-
 async def connections_of(
     info: Info,
     member_id: int,
@@ -166,38 +145,26 @@ async def connections_of(
     """A page of a member's connections the viewer may see, newest first."""
     from api.graphql.members import Member
 
-    if (last is not None or before is not None) and (first is not None or after is not None):
-        raise BadArgument("page forward (`first`/`after`) or back (`last`/`before`), not both")
-    backward = last is not None or before is not None
+    wanted = key_window(first, after, last, before)
     async with info.context.store.reader() as session:
         page = await graph.connections_of(
             session,
             viewer_id=await info.context.viewer_id(),
             member_id=member_id,
-            limit=page_size(last if backward else first),
-            after=_keyset(after, "after"),
-            before=_keyset(before, "before"),
+            limit=wanted.limit,
+            after=wanted.after,
+            before=wanted.before,
         )
     profiles = await info.context.loaders.profiles.load_many([e.other_id for e in page.entries])
-    edges = [
-        Edge(cursor=_keyset_cursor(entry.since, entry.other_id), node=Member.of(profile))
-        for entry, profile in zip(page.entries, profiles, strict=True)
-        if profile is not None
-    ]
-    first_entry, last_entry = (page.entries[0], page.entries[-1]) if page.entries else (None, None)
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=_keyset_cursor(first_entry.since, first_entry.other_id)
-            if first_entry
-            else None,
-            end_cursor=_keyset_cursor(last_entry.since, last_entry.other_id)
-            if last_entry
-            else None,
-        ),
-        total_count=page.total,
+    return keyset_connection(
+        [
+            ((entry.since, entry.other_id), Member.of(profile))
+            for entry, profile in zip(page.entries, profiles, strict=True)
+            if profile is not None
+        ],
+        has_next=page.has_next,
+        has_previous=page.has_previous,
+        total=page.total,
     )
 
 

@@ -15,11 +15,11 @@ from api.graphql.circles import Circle
 from api.graphql.commands import mutate
 from api.graphql.ids import database_ids, input_id
 from api.graphql.intros import Intro
-from api.graphql.ledger import Iou, id_connection, id_cursor, id_window
+from api.graphql.ledger import Iou
 from api.graphql.marketplace import HelpRequest
 from api.graphql.members import Goal, Member
 from api.graphql.network import Relationship
-from api.graphql.pagination import Connection
+from api.graphql.pagination import Connection, id_connection, id_cursor, id_window
 from domain.matching import read
 from domain.matching.models import (
     DismissReason,

@@ -43,6 +43,8 @@ class HelpRequest(Base):
 
     __table_args__ = (
         Index(None, "status", "created_at"),
+        # The feed's newest-first key: the 21 newest rows, not a sort of them all.
+        Index(None, "created_at", "id"),
         Index(None, "author_id", "status"),
         Index(None, "status", "expires_at"),
     )

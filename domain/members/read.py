@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
+    bindparam,
     func,
     select,
     union_all,
@@ -153,15 +156,27 @@ async def ordered_tags(
     The three columns belong to the owner's link table, e.g. ``GoalTag.goal_id``.
     """
     rows = await session.execute(
-        select(owner_id, Tag.slug, Tag.label)
-        .join(Tag, Tag.id == tag_id)
-        .where(owner_id.in_(list(owner_ids)))
-        .order_by(owner_id, position)
+        _ordered_tags(owner_id, tag_id, position), {"owner_ids": list(owner_ids)}
     )
     found: dict[int, list[TagView]] = defaultdict(list)
     for owner, slug, label in rows:
         found[owner].append(TagView(slug, label))
     return found
+
+
+@functools.cache
+def _ordered_tags(
+    owner_id: InstrumentedAttribute[int],
+    tag_id: InstrumentedAttribute[int],
+    position: InstrumentedAttribute[int],
+) -> Select[int, str, str]:
+    # Built once per link table: building it cost more than running it for a page.
+    return (
+        select(owner_id, Tag.slug, Tag.label)
+        .join(Tag, Tag.id == tag_id)
+        .where(owner_id.in_(bindparam("owner_ids", expanding=True)))
+        .order_by(owner_id, position)
+    )
 
 
 async def tags_by_member(

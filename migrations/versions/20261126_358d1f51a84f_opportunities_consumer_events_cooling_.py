@@ -1,5 +1,6 @@
 """Opportunities (what matching offers each member), consumer events (each outbox event as
-each consumer handles it) and cooling signals (relationships that went quiet).
+each consumer handles it), cooling signals (relationships that went quiet), and the feed's
+(created_at, id) index.
 
 Revision ID: 358d1f51a84f
 Revises: 8d44b941b518
@@ -18,6 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The feed pages newest first by (created_at, id).
+    op.create_index(op.f("ix_help_requests_created_at_id"), "help_requests", ["created_at", "id"])
     op.create_table(
         "consumer_events",
         sa.Column("consumer", sa.String(length=32), nullable=False),
@@ -175,6 +178,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_help_requests_created_at_id"), table_name="help_requests")
     op.drop_table("cooling_signals")
     op.drop_index(op.f("ix_opportunities_member_id_status_id"), table_name="opportunities")
     op.drop_index(

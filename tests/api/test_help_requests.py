@@ -3,6 +3,7 @@ cancelling, expiring, and the feed."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from domain.marketplace import requests as help_requests
 from domain.marketplace.models import Offer
 from domain.marketplace.rules import OfferStatus
 from tests.api.graphql import gql
+from tests.api.test_privacy import update_profile
 from tests.api.test_relationships import BLOCK, connect, member, outbox_types
 
 FIELDS = """
@@ -444,3 +446,153 @@ async def test_matching_me_keeps_requests_tagged_with_my_skills_or_gives(client)
         "Landing page review",
     ]
     assert await titles(client, bob, matchingMe=True) == []
+
+
+PAGE = """
+query($filter: HelpRequestFilter, $first: Int, $after: String, $last: Int, $before: String) {
+  helpRequests(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { title } }
+  }
+}
+"""
+
+
+async def feed_page(client, viewer, **variables):
+    body = await gql(client, PAGE, variables, token=viewer["token"])
+    assert "errors" not in body, body
+    connection = body["data"]["helpRequests"]
+    return connection, [edge["node"]["title"] for edge in connection["edges"]]
+
+
+async def feed_error(client, viewer, **variables):
+    body = await gql(client, PAGE, variables, token=viewer["token"])
+    assert body["data"] is None or body["data"]["helpRequests"] is None, body
+    (error,) = body["errors"]
+    return error["extensions"]["code"], error["message"]
+
+
+async def asks(client, count, *, clock, prefix="Ask number"):
+    """Post ``count`` public requests a second apart (every author may keep 5 open)."""
+    authors = [await member(client, f"asker{n}") for n in range((count + 4) // 5)]
+    for number in range(count):
+        clock.advance(seconds=1)
+        await posted(client, authors[number // 5], title=f"{prefix} {number}")
+    return authors
+
+
+async def test_feed_pages_neither_repeat_nor_skip_when_requests_are_posted_meanwhile(client, clock):
+    authors = await asks(client, 7, clock=clock)
+    reader = await member(client, "reader")
+
+    seen: list[str] = []
+    connection, titles_ = await feed_page(client, reader, first=3)
+    seen += titles_
+    assert connection["pageInfo"]["hasPreviousPage"] is False
+    while connection["pageInfo"]["hasNextPage"]:
+        clock.advance(seconds=1)
+        await posted(client, authors[-1], title=f"Posted meanwhile {len(seen)}")
+        connection, titles_ = await feed_page(
+            client, reader, first=3, after=connection["pageInfo"]["endCursor"]
+        )
+        seen += titles_
+        assert connection["pageInfo"]["hasPreviousPage"] is True
+
+    assert seen == [f"Ask number {number}" for number in reversed(range(7))]
+    assert connection["totalCount"] == 7 + 2  # the whole list, new requests included
+
+
+async def test_requests_posted_in_the_same_instant_page_by_id(client, clock):
+    author = await member(client, "ada")
+    reader = await member(client, "reader")
+    for number in range(4):  # the clock stands still: the same created_at
+        await posted(client, author, title=f"Same instant {number}")
+
+    one, first_titles = await feed_page(client, reader, first=2)
+    two, second_titles = await feed_page(
+        client, reader, first=2, after=one["pageInfo"]["endCursor"]
+    )
+
+    assert first_titles + second_titles == [f"Same instant {n}" for n in (3, 2, 1, 0)]
+    assert two["pageInfo"]["hasNextPage"] is False
+
+
+async def test_feed_pages_backward(client, clock):
+    await asks(client, 6, clock=clock)
+    reader = await member(client, "reader")
+    one, first_titles = await feed_page(client, reader, first=2)
+    two, _ = await feed_page(client, reader, first=2, after=one["pageInfo"]["endCursor"])
+    three, third_titles = await feed_page(
+        client, reader, first=2, after=two["pageInfo"]["endCursor"]
+    )
+    assert three["pageInfo"]["hasNextPage"] is False
+
+    back, back_titles = await feed_page(
+        client, reader, last=2, before=two["pageInfo"]["startCursor"]
+    )
+    assert back_titles == first_titles
+    assert back["pageInfo"]["hasPreviousPage"] is False
+    assert back["pageInfo"]["hasNextPage"] is True
+    assert back["totalCount"] == 6
+
+    middle, middle_titles = await feed_page(
+        client, reader, last=3, before=three["pageInfo"]["endCursor"]
+    )
+    assert middle_titles == ["Ask number 3", "Ask number 2", "Ask number 1"]
+    assert middle["pageInfo"]["hasPreviousPage"] is True
+    assert middle["pageInfo"]["hasNextPage"] is True
+    assert [edge["cursor"] for edge in middle["edges"]][-1] == three["edges"][0]["cursor"]
+
+    # Nothing lies after the last item, nor before the first.
+    _, after_end = await feed_page(client, reader, first=2, after=three["pageInfo"]["endCursor"])
+    assert after_end == []
+    newest, none_before = await feed_page(
+        client, reader, last=2, before=one["pageInfo"]["startCursor"]
+    )
+    assert none_before == []
+    assert newest["pageInfo"]["hasNextPage"] is True
+    assert newest["pageInfo"]["hasPreviousPage"] is False
+    assert newest["totalCount"] == 6
+    assert third_titles == ["Ask number 1", "Ask number 0"]
+
+
+async def test_forged_and_mismatched_feed_cursors_are_refused(client, clock):
+    await asks(client, 3, clock=clock, prefix="Need advice on SEO")
+    reader = await member(client, "reader")
+    newest, _ = await feed_page(client, reader, first=1)
+    ranked, _ = await feed_page(client, reader, first=1, filter={"query": "seo"})
+    key_cursor = newest["pageInfo"]["endCursor"]
+    rank_cursor = ranked["pageInfo"]["endCursor"]
+
+    for forged in ("garbage", "azpub3QtYS1kYXRlfDE=", base64_of("k:2026-01-01T00:00:00|1")):
+        code, message = await feed_error(client, reader, first=1, after=forged)
+        assert (code, message) == ("INVALID_INPUT", "`after` is not a cursor this list gave out")
+    code, message = await feed_error(client, reader, first=1, after=rank_cursor)
+    assert code == "INVALID_INPUT"
+    assert "paged by rank, and this one pages by date" in message
+    code, message = await feed_error(
+        client, reader, first=1, after=key_cursor, filter={"query": "seo"}
+    )
+    assert code == "INVALID_INPUT"
+    assert "paged by date, and this one pages by rank" in message
+    code, message = await feed_error(client, reader, last=1, before=rank_cursor)
+    assert (code, "`before`" in message) == ("INVALID_INPUT", True)
+    code, _ = await feed_error(client, reader, first=1, last=1, before=key_cursor)
+    assert code == "INVALID_INPUT"
+
+
+def base64_of(text):
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+async def test_the_feed_shows_tags_in_the_authors_order_and_hidden_authors_as_null(client):
+    ada, bob, reader = [await member(client, handle) for handle in ("ada", "bob", "reader")]
+    await update_profile(client, ada["token"], privacy={"profile": "CONNECTIONS"})
+    await connect(client, ada, bob)
+    await posted(client, ada, title="Need advice on SEO", tags=["SEO", "Growth", "Analytics"])
+
+    for viewer, author in ((bob, {"handle": "ada"}), (reader, None)):
+        (node,) = await feed(client, viewer)
+        assert node["author"] == author
+        assert [tag["slug"] for tag in node["tags"]] == ["seo", "growth", "analytics"]
