@@ -20,6 +20,7 @@ from api.graphql import (
     circles,
     intros,
     ledger,
+    live,
     marketplace,
     members,
     network,
@@ -28,7 +29,8 @@ from api.graphql import (
 )
 from api.graphql.pagination import MAX_PAGE
 
-# Each context's module may define ``Query``, ``Mutation`` and ``NODES`` (its Node types).
+# Each context's module may define ``Query``, ``Mutation``, ``Subscription`` and ``NODES``
+# (its Node types).
 CONTEXTS = (
     auth,
     members,
@@ -40,6 +42,7 @@ CONTEXTS = (
     offers,
     audience,
     ledger,
+    live,
 )
 
 NODE_TYPES: dict[str, type[relay.Node]] = {
@@ -90,6 +93,9 @@ class NodeQuery:
 
 Query = merge_types("Query", (NodeQuery, *(c.Query for c in CONTEXTS if hasattr(c, "Query"))))
 Mutation = merge_types("Mutation", tuple(c.Mutation for c in CONTEXTS if hasattr(c, "Mutation")))
+Subscription = merge_types(
+    "Subscription", tuple(c.Subscription for c in CONTEXTS if hasattr(c, "Subscription"))
+)
 
 
 @functools.cache
@@ -101,6 +107,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         config=StrawberryConfig(relay_max_results=100),
     )
