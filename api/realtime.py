@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -144,9 +146,9 @@ class RedisBroker(Broker):
         self._reader: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._control = f"{channel_prefix}rapport:broker"
-        self.client_name = "rapport-broker-" + "".join(
-            c if c.isalnum() else "-" for c in channel_prefix
-        ).strip("-")
+        # Each broker's own name: operators (and tests) tell processes apart in CLIENT LIST.
+        label = "".join(c if c.isalnum() else "-" for c in channel_prefix).strip("-")
+        self.client_name = f"rapport-broker-{label}-{os.getpid()}-{secrets.token_hex(3)}"
 
     async def start(self) -> None:
         await super().start()
@@ -225,7 +227,6 @@ class RedisBroker(Broker):
             socket_connect_timeout=2,
             socket_keepalive=True,
             health_check_interval=5,
-            # Named, so operators (and tests) can tell it apart in CLIENT LIST.
             client_name=self.client_name,
             # One place reconnects (here), so it knows what was subscribed and when.
             retry=Retry(NoBackoff(), 0),
