@@ -200,13 +200,15 @@ class Fanout:
             path = [_root_field(stream.document, stream.key.operation_name)]
             stream.broadcast(self._failed([located_error(error, None, path)], stream.request_id))
         finally:
+            # Forgotten before anything awaits: a subscriber arriving now starts a new stream
+            # rather than join one that has ended.
+            if self._streams.get(stream.key) is stream:
+                del self._streams[stream.key]
             if source is not None:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
                     with contextlib.suppress(Exception):
                         await aclose()
-            if self._streams.get(stream.key) is stream:
-                del self._streams[stream.key]
 
     def _executor(self, stream: _Stream) -> Executor[Context] | list[GraphQLError]:
         executor_class = self._documents.executor_class or Executor
