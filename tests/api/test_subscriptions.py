@@ -84,28 +84,40 @@ async def test_an_author_sees_offers_arrive_on_their_request(client, settings, r
         await until(lambda: not runtime.broker.listening(channel) and not served.fanout.streams)
 
 
-async def test_two_devices_of_one_member_share_one_execution(client, settings, runtime):
+async def test_two_devices_of_one_member_share_one_execution(client, settings, runtime, statements):
     carol = await member(client, "carol")
     request_id = await post(client, carol)
-    async with (
-        serving(settings, runtime) as served,
-        socket_to(served) as phone,
-        socket_to(served) as laptop,
-    ):
-        for socket in (phone, laptop):
-            await init(socket, carol["token"])
-            await subscribe(socket, "live", HELP_REQUEST_UPDATED, {"id": request_id})
-        channel = await listening(runtime, request_id)
-        await until(lambda: sum(len(s.subscribers) for s in served.fanout._streams.values()) == 2)
-        # One stream for both: one resolver, one execution, one serialisation per event.
-        assert served.fanout.streams == 1
+    async with serving(settings, runtime) as served, socket_to(served) as phone:
+        async with socket_to(served) as laptop:
+            for socket in (phone, laptop):
+                await init(socket, carol["token"])
+                await subscribe(socket, "live", HELP_REQUEST_UPDATED, {"id": request_id})
+            channel = await listening(runtime, request_id)
+            await until(lambda: subscribers(served) == 2)
+            # One stream for both: one resolver, one execution, one serialisation per event.
+            assert served.fanout.streams == 1
 
+            statements.counting = True
+            await runtime.broker.publish(channel, UPDATED)
+            on_phone = await receive_not(phone, "ping")
+            on_laptop = await receive_not(laptop, "ping")
+            statements.counting = False
+            assert on_phone == on_laptop
+            assert on_phone["payload"]["data"]["helpRequestUpdated"]["id"] == request_id
+            for_two = statements.count
+
+        # The same push to one device reads the database exactly as much
+        await until(lambda: subscribers(served) == 1)
+        statements.count = 0
+        statements.counting = True
         await runtime.broker.publish(channel, UPDATED)
+        assert await receive_not(phone, "ping") == on_phone
+        statements.counting = False
+        assert statements.count == for_two > 0
 
-        on_phone = await receive_not(phone, "ping")
-        on_laptop = await receive_not(laptop, "ping")
-        assert on_phone == on_laptop
-        assert on_phone["payload"]["data"]["helpRequestUpdated"]["id"] == request_id
+
+def subscribers(served):
+    return sum(len(stream.subscribers) for stream in served.fanout._streams.values())
 
 
 async def test_someone_elses_request_is_refused(client, settings, runtime):
@@ -219,9 +231,9 @@ async def test_subscriptions_per_connection_are_capped(client, settings, runtime
 
         # Completing one makes room again
         await send(socket, {"id": "1", "type": "complete"})
-        await until(lambda: sum(len(s.subscribers) for s in served.fanout._streams.values()) == 1)
+        await until(lambda: subscribers(served) == 1)
         await subscribe(socket, "4", HELP_REQUEST_UPDATED, {"id": request_id})
-        await until(lambda: sum(len(s.subscribers) for s in served.fanout._streams.values()) == 2)
+        await until(lambda: subscribers(served) == 2)
 
 
 async def test_protocol_breaches_close_the_socket(client, settings, runtime):
