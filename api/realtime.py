@@ -79,6 +79,10 @@ class Broker:
         try:
             if first:
                 await self._subscribe(channel)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py can swallow a cancellation that lands while it connects.
+                    raise asyncio.CancelledError
             while not self._closed:
                 message = await queue.get()
                 if message is None:
@@ -158,9 +162,11 @@ class RedisBroker(Broker):
     async def close(self) -> None:
         await super().close()
         if self._reader is not None:
+            # redis-py may swallow a cancellation that lands while it connects: the reader
+            # also stops on the flag, within a second, and shutdown never waits longer.
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._reader, 3)
             self._reader = None
         for task in list(self._pending):
             task.cancel()
@@ -202,7 +208,7 @@ class RedisBroker(Broker):
 
     async def _read_forever(self) -> None:
         delay = self._min_backoff
-        while True:
+        while not self._closed:
             try:
                 await self._read_one_connection()
             except asyncio.CancelledError:
@@ -238,7 +244,7 @@ class RedisBroker(Broker):
                 await pubsub.subscribe(self._control, *wanted)
                 self._pubsub = pubsub
             log.info("broker connected; %d channel(s) listened to", len(wanted))
-            while True:
+            while not self._closed:
                 # A timeout now and then lets the health check ping a silent connection.
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None:

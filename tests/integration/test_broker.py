@@ -159,3 +159,12 @@ async def test_redis_away_degrades_pushes_and_raises_nothing():
         assert not broker.listening("member:1")
         assert inbox.messages == []
         await inbox.close()
+
+
+@needs_redis
+async def test_redis_broker_closes_at_once_even_while_still_connecting():
+    for _ in range(3):
+        broker = create_broker(str(REDIS_URL), channel_prefix=prefix())
+        await broker.start()
+        await broker.publish("member:1", {"n": 1})
+        await asyncio.wait_for(broker.close(), 5)
