@@ -177,7 +177,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
         reload=reload,
         log_config=None,
         access_log=False,
-        ws_max_size=1_048_576,
+        ws_max_size=settings.ws_max_message_bytes,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -11,15 +11,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from api import playground
 from api.context import Runtime
+from api.documents import Documents
+from api.fanout import Fanout
 from api.http import GraphQLView, html
 from api.logs import RequestIdMiddleware
 from api.maintenance import running as maintenance_running
 from api.schema import build_schema
 from api.settings import Settings
+from api.websocket import GraphQLWebSocket
 
 log = logging.getLogger("rapport.app")
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -44,7 +47,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             )
         )
 
-    view = GraphQLView(runtime, schema, playground=playground_page if settings.graphiql else None)
+    # One parse-and-validate cache for both transports.
+    documents = Documents(schema, settings)
+    view = GraphQLView(
+        runtime,
+        schema,
+        documents=documents,
+        playground=playground_page if settings.graphiql else None,
+    )
+    fanout = Fanout(runtime, documents)
+    websocket = GraphQLWebSocket(runtime, documents, fanout)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -61,6 +73,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
             async with contextlib.AsyncExitStack() as stack:
+                await runtime.broker.start()
+                stack.push_async_callback(runtime.broker.close)
+                # Streams stop before the broker they listen to (callbacks run in reverse).
+                stack.push_async_callback(fanout.close)
                 if settings.run_maintenance:
                     # Stopped (cancelled and awaited) before the pool it uses is closed.
                     await stack.enter_async_context(
@@ -73,6 +89,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         # Every method reaches the view, so each refusal is a GraphQL-shaped JSON 405.
         Route("/graphql", view.handle, methods=_ALL_METHODS),
+        WebSocketRoute("/graphql", websocket.handle),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
@@ -85,4 +102,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.schema = schema
+    app.state.fanout = fanout
     return app

@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from api.errors import Unauthenticated
 from api.loaders import Loaders
+from api.realtime import Broker, create_broker
 from api.settings import Settings
 from api.tokens import Claims, TokenError, Tokens
 from domain.ledger.rules import LedgerPolicy
@@ -32,6 +33,7 @@ class Runtime:
     auth_policy: AuthPolicy
     market_policy: MarketPolicy
     ledger_policy: LedgerPolicy
+    broker: Broker
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -61,6 +63,9 @@ class Runtime:
             ),
             market_policy=MarketPolicy(max_open_requests=settings.max_open_requests, ledger=ledger),
             ledger_policy=ledger,
+            broker=create_broker(
+                settings.broker_url, channel_prefix=settings.broker_channel_prefix
+            ),
         )
 
 
@@ -81,6 +86,22 @@ class Context:
         self._authorization = authorization
         self._claims: asyncio.Future[Claims | None] | None = None
         self.loaders = Loaders(runtime.store, self.viewer_id)
+
+    @classmethod
+    def verified(
+        cls,
+        runtime: Runtime,
+        *,
+        request_id: str,
+        claims: Claims | None,
+        connection: HTTPConnection | None = None,
+    ) -> Context:
+        """Return a context for a caller whose token was already checked (a WebSocket's)."""
+        context = cls(runtime, request_id=request_id, authorization=None, connection=connection)
+        checked: asyncio.Future[Claims | None] = asyncio.get_running_loop().create_future()
+        checked.set_result(claims)
+        context._claims = checked
+        return context
 
     @property
     def store(self) -> Store:

@@ -64,6 +64,10 @@ class Forbidden(CodedError):
     code = "FORBIDDEN"
 
 
+class NotFound(CodedError):
+    code = "NOT_FOUND"
+
+
 class BadArgument(CodedError):
     code = "INVALID_INPUT"
 

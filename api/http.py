@@ -13,38 +13,24 @@ operation itself on small queries.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import strawberry
-from graphql import (
-    DocumentNode,
-    ExecutionResult,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    execute,
-    get_operation_ast,
-    parse,
-    specified_rules,
-    validate,
-)
+from graphql import GraphQLError, OperationType, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from api.context import Context, Runtime
+from api.documents import Documents, Prepared, coded
 from api.errors import mask
-from api.limits import alias_limit, depth_limit
 
 log = logging.getLogger("rapport.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-CACHEABLE_DOCUMENT_CHARS = 20_000
 
 
 class HTTPProblem(Exception):
@@ -57,14 +43,6 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
-@dataclasses.dataclass(frozen=True)
-class Prepared:
-    """A document parsed and validated once, or the errors that stop it."""
-
-    document: DocumentNode | None
-    errors: tuple[GraphQLError, ...]
-
-
 class GraphQLView:
     """The Starlette endpoint for ``GET`` and ``POST /graphql``."""
 
@@ -73,32 +51,18 @@ class GraphQLView:
         runtime: Runtime,
         schema: strawberry.Schema,
         *,
+        documents: Documents | None = None,
         playground: Callable[[Request], Response] | None = None,
-        cache_size: int = 512,
     ) -> None:
-        settings = runtime.settings
         self.runtime = runtime
         self.schema = schema
-        self._graphql_schema = schema._schema
-        self._executor_class = schema.execution_context_class
+        self.documents = documents or Documents(schema, runtime.settings)
         self._playground = playground
-        self._max_body = settings.max_body_bytes
-        self._max_tokens = settings.max_tokens
-        self._hide_suggestions = settings.production
-        self._rules = (
-            *specified_rules,
-            depth_limit(settings.max_query_depth),
-            alias_limit(settings.max_aliases),
-        )
-        self._prepare_cached = functools.lru_cache(maxsize=cache_size)(self._prepare)
+        self._max_body = runtime.settings.max_body_bytes
 
     def prepare(self, query: str) -> Prepared:
-        """Return the parsed and validated document, from the cache when it is small."""
-        # Clients send the same few documents again and again; a huge one-off document is
-        # parsed each time rather than pinning megabytes of syntax tree in the cache.
-        if len(query) > CACHEABLE_DOCUMENT_CHARS:
-            return self._prepare(query)
-        return self._prepare_cached(query)
+        """Return the parsed and validated document (see ``Documents.prepare``)."""
+        return self.documents.prepare(query)
 
     async def handle(self, request: Request) -> Response:
         if (
@@ -128,7 +92,7 @@ class GraphQLView:
                 if operation_name
                 else "the document has several operations: say which in `operationName`"
             )
-            return self._request_error(media_type, [_coded(GraphQLError(message), "BAD_REQUEST")])
+            return self._request_error(media_type, [coded(GraphQLError(message), "BAD_REQUEST")])
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
             raise HTTPProblem(
                 405,
@@ -139,7 +103,7 @@ class GraphQLView:
             return self._request_error(
                 media_type,
                 [
-                    _coded(
+                    coded(
                         GraphQLError("subscriptions run over WebSocket (graphql-transport-ws)"),
                         "BAD_REQUEST",
                     )
@@ -151,56 +115,19 @@ class GraphQLView:
             authorization=request.headers.get("authorization"),
             connection=request,
         )
-        result = await self._execute(
+        result = await self.documents.execute(
             prepared.document, operation, context, variables, operation_name
         )
         errors = [mask(error, context.request_id) for error in result.errors or ()]
         if result.data is None and errors and all(error.path is None for error in errors):
             # Variables that do not fit the operation: it never ran.
             return self._request_error(
-                media_type, [_coded(error, "BAD_USER_INPUT") for error in errors]
+                media_type, [coded(error, "BAD_USER_INPUT") for error in errors]
             )
         body: dict[str, Any] = {"data": result.data}
         if errors:
             body["errors"] = [error.formatted for error in errors]
         return _json(body, 200, media_type)
-
-    async def _execute(
-        self,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        context: Context,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-    ) -> ExecutionResult:
-        result = execute(
-            self._graphql_schema,
-            document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=operation_name,
-            executor_class=self._executor_class,
-            hide_suggestions=self._hide_suggestions,
-        )
-        if isinstance(result, ExecutionResult):
-            return result
-        return await result
-
-    def _prepare(self, query: str) -> Prepared:
-        try:
-            document = parse(query, max_tokens=self._max_tokens)
-        except GraphQLError as error:
-            return Prepared(None, (_coded(error, "GRAPHQL_PARSE_FAILED"),))
-        errors = validate(
-            self._graphql_schema,
-            document,
-            self._rules,
-            max_errors=20,
-            hide_suggestions=self._hide_suggestions,
-        )
-        if errors:
-            return Prepared(None, tuple(_coded(e, "GRAPHQL_VALIDATION_FAILED") for e in errors))
-        return Prepared(document, ())
 
     def _request_error(self, media_type: str, errors: list[GraphQLError]) -> Response:
         body = {"errors": [error.formatted for error in errors]}
@@ -324,12 +251,6 @@ def _negotiate(accept: str | None) -> str:
 def _prefers_html(accept: str) -> bool:
     ranges = dict(_accepted(accept))
     return ranges.get("text/html", 0) > max(ranges.get(GRAPHQL_RESPONSE, 0), ranges.get(JSON, 0))
-
-
-def _coded(error: GraphQLError, code: str) -> GraphQLError:
-    if not (error.extensions or {}).get("code"):
-        error.extensions = {**(error.extensions or {}), "code": code}
-    return error
 
 
 def _json(body: dict[str, Any], status: int, media_type: str) -> Response:

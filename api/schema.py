@@ -20,6 +20,7 @@ from api.graphql import (
     circles,
     intros,
     ledger,
+    live,
     marketplace,
     members,
     network,
@@ -29,7 +30,8 @@ from api.graphql import (
 )
 from api.graphql.pagination import MAX_PAGE
 
-# Each context's module may define ``Query``, ``Mutation`` and ``NODES`` (its Node types).
+# Each context's module may define ``Query``, ``Mutation``, ``Subscription`` and ``NODES``
+# (its Node types).
 CONTEXTS = (
     auth,
     members,
@@ -42,6 +44,7 @@ CONTEXTS = (
     audience,
     ledger,
     opportunities,
+    live,
 )
 
 NODE_TYPES: dict[str, type[relay.Node]] = {
@@ -92,6 +95,9 @@ class NodeQuery:
 
 Query = merge_types("Query", (NodeQuery, *(c.Query for c in CONTEXTS if hasattr(c, "Query"))))
 Mutation = merge_types("Mutation", tuple(c.Mutation for c in CONTEXTS if hasattr(c, "Mutation")))
+Subscription = merge_types(
+    "Subscription", tuple(c.Subscription for c in CONTEXTS if hasattr(c, "Subscription"))
+)
 
 
 @functools.cache
@@ -103,6 +109,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         config=StrawberryConfig(relay_max_results=100),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -62,6 +63,13 @@ class Settings:
     maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
     playground_assets_dir: Path = ROOT / "var" / "graphiql"
+    broker_url: str = "memory://"
+    broker_channel_prefix: str = "rapport:"
+    allowed_origins: tuple[str, ...] = ()
+    ws_max_subscriptions: int = 20
+    ws_init_timeout: dt.timedelta = dt.timedelta(seconds=10)
+    ws_max_message_bytes: int = 65_536
+    ws_ping_interval: dt.timedelta = dt.timedelta(seconds=15)
 
     @property
     def production(self) -> bool:
@@ -159,6 +167,19 @@ class Settings:
             ),
             graphiql=read("GRAPHIQL", _boolean, environment != "production"),
             playground_assets_dir=read("PLAYGROUND_ASSETS_DIR", Path, var_dir / "graphiql"),
+            broker_url=read("BROKER_URL", _broker_url, "memory://"),
+            broker_channel_prefix=read("BROKER_CHANNEL_PREFIX", str, "rapport:"),
+            allowed_origins=read("ALLOWED_ORIGINS", _origins, ()),
+            ws_max_subscriptions=read("WS_MAX_SUBSCRIPTIONS", _int_between(1, 1000), 20),
+            ws_init_timeout=read(
+                "WS_INIT_TIMEOUT_SECONDS", _seconds(1, 600), dt.timedelta(seconds=10)
+            ),
+            ws_max_message_bytes=read(
+                "WS_MAX_MESSAGE_BYTES", _int_between(1024, 16_777_216), 65_536
+            ),
+            ws_ping_interval=read(
+                "WS_PING_INTERVAL_SECONDS", _seconds(1, 3600), dt.timedelta(seconds=15)
+            ),
         )
         if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:
             problems.append(
@@ -242,3 +263,17 @@ def _existing_file(raw: str) -> Path:
 
 def _existing_files(raw: str) -> tuple[Path, ...]:
     return tuple(_existing_file(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _broker_url(raw: str) -> str:
+    if raw == "memory://" or raw.startswith(("redis://", "rediss://", "unix://")):
+        return raw
+    raise ValueError("expected memory:// (one process) or a redis://… URL")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/").lower() for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/?#\s]+", origin):
+            raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]) or *")
+    return origins

@@ -25,6 +25,8 @@ from domain.tables import metadata
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+BROKERS = ["memory", *(["redis"] if REDIS_URL else [])]
 PASSWORD = "a long unusual passphrase"
 
 
@@ -111,6 +113,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
 
 
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """A broker for tests that push: in memory, and on Redis when TEST_REDIS_URL is set."""
+    return "memory://" if request.param == "memory" else str(REDIS_URL)
+
+
+@pytest.fixture
+def channel_prefix() -> str:
+    # Redis channels are server-wide (not per database): keep parallel runs apart.
+    return f"test-{os.getpid()}-{secrets.token_hex(4)}:"
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -176,12 +190,17 @@ def statements(store: Store) -> Iterator[Statements]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # With TEST_DATABASE_URL set, a run where no PostgreSQL test passed has not tested
-    # what it claims to: fail it rather than let it pass on SQLite alone.
-    if not POSTGRES_URL or exitstatus != 0:
+    # With TEST_DATABASE_URL (TEST_REDIS_URL) set, a run where no PostgreSQL (Redis) test
+    # passed has not tested what it claims to: fail it rather than let it pass without.
+    if exitstatus != 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = reporter.stats.get("passed", []) if reporter else []
+    if REDIS_URL and not any("redis" in report.nodeid for report in passed):
+        print("\nTEST_REDIS_URL is set but no Redis test passed")
+        session.exitstatus = 1
+    if not POSTGRES_URL:
+        return
     if not any("postgresql" in report.nodeid for report in passed):
         print("\nTEST_DATABASE_URL is set but no PostgreSQL test passed")
         session.exitstatus = 1

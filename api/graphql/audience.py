@@ -6,7 +6,7 @@ import strawberry
 from strawberry import relay
 
 from api.context import Info
-from api.errors import BadArgument, CodedError, Forbidden
+from api.errors import BadArgument, Forbidden, NotFound
 from api.graphql.ids import argument_id
 from api.graphql.members import Member
 from domain.errors import Code, DomainError
@@ -25,10 +25,6 @@ strawberry.enum(
 
 # Which type a reason's subject is, by its code.
 _SUBJECT_TYPES = {ReasonCode.SHARED_CIRCLE: "Circle", ReasonCode.VIA: "Member"}
-
-
-class NotFound(CodedError):
-    code = "NOT_FOUND"
 
 
 @strawberry.type(description="One reason a member is suggested.")
