@@ -23,6 +23,8 @@ from api.maintenance import running as maintenance_running
 from api.schema import build_schema
 from api.settings import Settings
 from api.websocket import GraphQLWebSocket
+from api.worker import running as worker_running
+from api.worker import worker_for
 
 log = logging.getLogger("rapport.app")
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -82,6 +84,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                     await stack.enter_async_context(
                         maintenance_running(runtime.store, settings.maintenance_interval)
                     )
+                if settings.run_workers:
+                    # Started after the broker it publishes on, stopped before it.
+                    await stack.enter_async_context(worker_running(worker_for(runtime)))
                 yield
         finally:
             await runtime.store.dispose()

@@ -60,6 +60,9 @@ class Settings:
     broker_share: int = 5
     broker_weekly_cap: int = 25
     run_maintenance: bool = True
+    run_workers: bool = True
+    worker_poll_interval: dt.timedelta = dt.timedelta(seconds=1)
+    max_pushes_per_day: int = 10
     maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
     playground_assets_dir: Path = ROOT / "var" / "graphiql"
@@ -162,6 +165,11 @@ class Settings:
             broker_share=read("BROKER_SHARE", _int_between(0, 1_000_000), 5),
             broker_weekly_cap=read("BROKER_WEEKLY_CAP", _int_between(0, 1_000_000), 25),
             run_maintenance=read("RUN_MAINTENANCE", _boolean, True),
+            run_workers=read("RUN_WORKERS", _boolean, True),
+            worker_poll_interval=read(
+                "WORKER_POLL_SECONDS", _seconds(1, 3600), dt.timedelta(seconds=1)
+            ),
+            max_pushes_per_day=read("MAX_PUSHES_PER_DAY", _int_between(0, 1000), 10),
             maintenance_interval=read(
                 "MAINTENANCE_INTERVAL_SECONDS", _seconds(1, 86400), dt.timedelta(seconds=60)
             ),

@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from api.context import Runtime
 from domain import consumers
 from domain.consumers import Consumer, Notice
 from domain.events import OutboxEvent
@@ -116,6 +117,17 @@ class Worker:
                 continue  # there may be more: go again at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+
+def worker_for(runtime: Runtime) -> Worker:
+    """Return the worker of this process: every consumer, publishing on its broker."""
+    settings = runtime.settings
+    return Worker(
+        runtime.store,
+        runtime.broker.publish,
+        consumers_for(Caps(max_pushes_per_day=settings.max_pushes_per_day)),
+        poll_seconds=settings.worker_poll_interval.total_seconds(),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from api.errors import Forbidden, NotFound
 from api.graphql.ids import argument_id
 from api.graphql.marketplace import HelpRequest, market_loaders
 from domain.marketplace.models import HelpRequest as HelpRequestRow
+from domain.marketplace.request_read import RequestView
 
 
 def help_request_channel(help_request_id: int) -> str:
@@ -29,7 +30,9 @@ def member_channel(member_id: int) -> str:
     return f"member:{member_id}"
 
 
-async def _own_request(context: Context, viewer_id: int, request_id: int) -> HelpRequestRow:
+async def _own_request(
+    context: Context, viewer_id: int, request_id: int
+) -> HelpRequestRow | RequestView:
     """Return one of the viewer's requests, read now; refuse anyone else's."""
     loaders = market_loaders(context)
     loaders.clear()
