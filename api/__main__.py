@@ -1,5 +1,5 @@
-"""Rapport's command line: ``python -m api serve | migrate | export-schema | ledger-check |
-fetch-playground``."""
+"""Rapport's command line: ``python -m api serve | worker | migrate | export-schema |
+ledger-check | fetch-playground``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     commands.add_parser(
+        "worker",
+        help="run the outbox's workers (matching, live pushes) until SIGTERM; run the API "
+        "with RUN_WORKERS=0 beside them",
+    )
+
+    commands.add_parser(
         "ledger-check",
         help="check the ledger's invariants (conservation, bounds, balances = replay, escrows, "
         "IOUs); exit 1 if any is broken",
@@ -62,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         try:
             return asyncio.run(_migrate(settings, check=args.check))
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
+    if args.command == "worker":
+        try:
+            return asyncio.run(_worker(settings))
         except UNUSABLE_DATABASE as error:
             return _unusable_database(settings, error)
     if args.command == "ledger-check":
@@ -131,6 +142,40 @@ async def _ledger_check(settings: Settings) -> int:
         print(line)
     print(f"ledger of {redacted_url(settings.database_url)}: {len(found)} violation(s)")
     return 1 if found else 0
+
+
+async def _worker(settings: Settings) -> int:
+    import signal
+
+    from api import logs
+    from api.context import Runtime
+    from api.worker import running, worker_for
+    from domain import migrate
+
+    logs.configure(settings.log_level, settings.log_format)
+    runtime = Runtime.create(settings)
+    try:
+        current = await migrate.current_revision(runtime.store.engine)
+        if current != migrate.head_revision():
+            print(
+                f"rapport: the database is at revision {current or 'none'}: "
+                "run `python -m api migrate` (or start `serve` on SQLite) first",
+                file=sys.stderr,
+            )
+            return 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await runtime.broker.start()
+        try:
+            async with running(worker_for(runtime)):
+                await stop.wait()
+        finally:
+            await runtime.broker.close()
+        return 0
+    finally:
+        await runtime.store.dispose()
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, reload: bool) -> int:

@@ -22,7 +22,7 @@ from typing import Any
 
 from api.context import Runtime
 from domain import consumers
-from domain.consumers import Consumer, Notice
+from domain.consumers import Consumer, Notice, help_request_channel
 from domain.events import OutboxEvent
 from domain.matching.scoring import Caps
 from domain.matching.signals import matching
@@ -52,7 +52,7 @@ async def _help_request_changed(_tx: Transaction, event: OutboxEvent) -> list[No
     request_id = event.payload["help_request_id"]
     return [
         Notice(
-            f"help_request:{request_id}",
+            help_request_channel(request_id),
             {"type": "help_request.updated", "help_request_id": request_id, "event": event.type},
         )
     ]

@@ -68,6 +68,16 @@ class Notice:
     message: dict[str, Any]
 
 
+def member_channel(member_id: int) -> str:
+    """Return the channel of a member's live pushes: ``{"type": "opportunity.added", …}``."""
+    return f"member:{member_id}"
+
+
+def help_request_channel(help_request_id: int) -> str:
+    """Return the channel of one help request: ``{"type": "help_request.updated", …}``."""
+    return f"help_request:{help_request_id}"
+
+
 Handler = Callable[[Transaction, OutboxEvent], Awaitable[Sequence[Notice]]]
 
 
@@ -202,5 +212,7 @@ __all__ = [
     "backlog",
     "enqueue",
     "handle_next",
+    "help_request_channel",
+    "member_channel",
     "retry_parked",
 ]

@@ -140,6 +140,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         argon2_parallelism=1,
         db_pool_size=5,
         playground_assets_dir=tmp_path / "var" / "graphiql",
+        # Tests run the outbox's workers themselves, when and where they want them.
+        run_workers=False,
     )
 
 

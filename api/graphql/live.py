@@ -16,18 +16,10 @@ from api.context import Context, Info
 from api.errors import Forbidden, NotFound
 from api.graphql.ids import argument_id
 from api.graphql.marketplace import HelpRequest, market_loaders
+from api.graphql.opportunities import Opportunity
+from domain.consumers import help_request_channel, member_channel
 from domain.marketplace.models import HelpRequest as HelpRequestRow
 from domain.marketplace.request_read import RequestView
-
-
-def help_request_channel(help_request_id: int) -> str:
-    """The channel of one help request: ``{"type": "help_request.updated", …}``."""
-    return f"help_request:{help_request_id}"
-
-
-def member_channel(member_id: int) -> str:
-    """The channel of one member: their new opportunities."""
-    return f"member:{member_id}"
 
 
 async def _own_request(
@@ -63,6 +55,17 @@ class Subscription:
                     continue
                 yield HelpRequest.of(await _own_request(info.context, viewer_id, request_id))
 
-    # opportunityAdded (the matching side adds it here): listens on
-    # member_channel(<viewer id>) and builds each Opportunity from the message itself,
-    # without a database read; the Opportunity carries its cursor for catching up.
+    @strawberry.subscription(
+        description="The viewer's new opportunities, as matching writes them. Each carries its "
+        "`cursor`: after a dropped connection, `opportunities(after: <the last cursor>)` "
+        "returns what was missed. Quiet hours and the daily push limit hold some back: they "
+        "wait in `opportunities`."
+    )
+    async def opportunity_added(self, info: Info) -> AsyncGenerator[Opportunity, None]:
+        viewer_id = await info.context.require_viewer()
+        channel = member_channel(viewer_id)
+        async with contextlib.aclosing(info.context.runtime.broker.listen(channel)) as messages:
+            async for message in messages:
+                if message.get("type") == "opportunity.added":
+                    # Built from what the push carries: no read per subscriber.
+                    yield Opportunity.from_values(message["opportunity"])

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.consumers import Consumer, Notice
+from domain.consumers import Consumer, Notice, member_channel
 from domain.events import OutboxEvent
 from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
@@ -64,11 +64,6 @@ WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
 IGNORED_AFTER = dt.timedelta(days=3)  # an opportunity left unseen this long was ignored
 DECLINES_WINDOW = dt.timedelta(days=90)
-
-
-def channel_of(member_id: int) -> str:
-    """Return the broker channel of a member's live pushes."""
-    return f"member:{member_id}"
 
 
 def message_of(opportunity: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +314,7 @@ async def _write(
             continue
         notices.append(
             Notice(
-                channel_of(row["member_id"]),
+                member_channel(row["member_id"]),
                 message_of(
                     {
                         "id": opportunity_id,

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from api.context import Runtime
 from api.graphql.ids import node_id
-from api.graphql.live import help_request_channel
+from domain.consumers import help_request_channel
 from domain.store import utc_now
 from tests.api.graphql import gql
 from tests.api.sockets import (

@@ -16,8 +16,8 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from api.graphql.ids import node_id
-from api.graphql.live import help_request_channel
 from api.realtime import create_broker
+from domain.consumers import help_request_channel
 from tests.conftest import REDIS_URL
 from tests.e2e.test_server import Server, _environment
 
