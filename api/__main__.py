@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         "with RUN_WORKERS=0 beside them",
     )
 
+    outbox = commands.add_parser(
+        "outbox",
+        help="show each consumer's events by status (PENDING, DONE, PARKED) and the parked "
+        "ones' errors; --retry CONSUMER puts its parked events back in line",
+    )
+    outbox.add_argument("--retry", metavar="CONSUMER", help="retry this consumer's parked events")
+
     commands.add_parser(
         "ledger-check",
         help="check the ledger's invariants (conservation, bounds, balances = replay, escrows, "
@@ -73,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         try:
             return asyncio.run(_worker(settings))
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
+    if args.command == "outbox":
+        try:
+            return asyncio.run(_outbox(settings, args.retry))
         except UNUSABLE_DATABASE as error:
             return _unusable_database(settings, error)
     if args.command == "ledger-check":
@@ -142,6 +154,33 @@ async def _ledger_check(settings: Settings) -> int:
         print(line)
     print(f"ledger of {redacted_url(settings.database_url)}: {len(found)} violation(s)")
     return 1 if found else 0
+
+
+async def _outbox(settings: Settings, retry: str | None) -> int:
+    from domain import consumers
+    from domain.store import Store
+
+    store = Store(settings.database_url, pool_size=1)
+    try:
+        if retry:
+            async with store.transaction() as tx:
+                parked = await consumers.parked(tx.session, retry)
+                count = await consumers.retry_parked(tx, retry, [row.event_id for row in parked])
+                await tx.commit()
+            print(f"{retry}: {count} parked event(s) back in line")
+        for consumer, counts in sorted((await consumers.backlog(store)).items()):
+            print(
+                f"{consumer}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            )
+        async with store.reader() as session:
+            for row in await consumers.parked(session, None):
+                print(
+                    f"  parked {row.consumer} event {row.event_id} after {row.attempts} "
+                    f"attempts: {row.last_error}"
+                )
+        return 0
+    finally:
+        await store.dispose()
 
 
 async def _worker(settings: Settings) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.events import OutboxEvent
@@ -189,6 +190,14 @@ async def retry_parked(tx: Transaction, consumer: str, event_ids: Sequence[int])
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def parked(session: AsyncSession, consumer: str | None) -> list[ConsumerEvent]:
+    """Return the parked events (of one consumer, or all), oldest first."""
+    statement = select(ConsumerEvent).where(ConsumerEvent.status == ConsumerStatus.PARKED)
+    if consumer is not None:
+        statement = statement.where(ConsumerEvent.consumer == consumer)
+    return list(await session.scalars(statement.order_by(ConsumerEvent.event_id)))
+
+
 async def backlog(store: Store) -> dict[str, dict[str, int]]:
     """Return how many events each consumer has in each status (for operators)."""
     async with store.reader() as session:
@@ -214,5 +223,6 @@ __all__ = [
     "handle_next",
     "help_request_channel",
     "member_channel",
+    "parked",
     "retry_parked",
 ]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.worker import REALTIME, Worker, consumers_for
 from domain import consumers
 from domain.consumers import ConsumerEvent, ConsumerStatus
+from domain.events import OutboxEvent
 from domain.ledger import ious
 from domain.marketplace import requests
 from domain.marketplace.rules import (
@@ -329,3 +330,47 @@ async def test_a_relationship_gone_quiet_is_signalled_once_and_offered_to_both(s
     assert by_member[bob]["subject_id"] == alice
     # a tie at 0.6 ninety-one days quiet, halved every 120 days
     assert 0.35 < found[0].score < 0.4
+
+
+async def test_operators_see_parked_events_and_put_them_back_in_line(store, database_url, tmp_path):
+    import asyncio
+    import os
+    import sys
+
+    (carol,) = await make_members(store, "carol")
+    await _post(store, carol)
+    async with store.transaction() as tx:
+        event_id = await tx.session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()))
+        tx.session.add(
+            ConsumerEvent(
+                consumer="matching",
+                event_id=event_id,
+                status=ConsumerStatus.PARKED,
+                attempts=8,
+                next_attempt_at=tx.now,
+                last_error="RuntimeError: the scoring service is down",
+            )
+        )
+        await tx.commit()
+
+    async def outbox(*arguments: str) -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "api",
+            "outbox",
+            *arguments,
+            env={**os.environ, "DATABASE_URL": database_url, "VAR_DIR": str(tmp_path / "v")},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        assert process.returncode == 0, output
+        return output.decode()
+
+    shown = await outbox()
+    assert "matching: 1 PARKED" in shown
+    assert f"parked matching event {event_id} after 8 attempts: RuntimeError" in shown
+    retried = await outbox("--retry", "matching")
+    assert "matching: 1 parked event(s) back in line" in retried
+    assert "matching: 1 PENDING" in retried
