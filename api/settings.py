@@ -63,6 +63,7 @@ class Settings:
     run_workers: bool = True
     worker_poll_interval: dt.timedelta = dt.timedelta(seconds=1)
     max_pushes_per_day: int = 10
+    opportunities_per_signal: int = 50
     maintenance_interval: dt.timedelta = dt.timedelta(seconds=60)
     graphiql: bool = True
     playground_assets_dir: Path = ROOT / "var" / "graphiql"
@@ -170,6 +171,7 @@ class Settings:
                 "WORKER_POLL_SECONDS", _seconds(1, 3600), dt.timedelta(seconds=1)
             ),
             max_pushes_per_day=read("MAX_PUSHES_PER_DAY", _int_between(0, 1000), 10),
+            opportunities_per_signal=read("OPPORTUNITIES_PER_SIGNAL", _int_between(1, 100_000), 50),
             maintenance_interval=read(
                 "MAINTENANCE_INTERVAL_SECONDS", _seconds(1, 86400), dt.timedelta(seconds=60)
             ),

@@ -125,7 +125,12 @@ def worker_for(runtime: Runtime) -> Worker:
     return Worker(
         runtime.store,
         runtime.broker.publish,
-        consumers_for(Caps(max_pushes_per_day=settings.max_pushes_per_day)),
+        consumers_for(
+            Caps(
+                max_pushes_per_day=settings.max_pushes_per_day,
+                per_signal=settings.opportunities_per_signal,
+            )
+        ),
         poll_seconds=settings.worker_poll_interval.total_seconds(),
     )
 

@@ -206,6 +206,7 @@ class Member:
 @dataclasses.dataclass(frozen=True)
 class Caps:
     max_pushes_per_day: int = 10
+    per_signal: int = 50  # the most opportunities one signal (one ask, one goal) writes
 
 
 CAPS = Caps()

@@ -57,8 +57,7 @@ from domain.network.models import (
 )
 from domain.store import Transaction, insert_ignoring_conflicts
 
-MAX_PER_SUBJECT = 50  # opportunities one signal may write
-SHORTLIST = 4 * MAX_PER_SUBJECT  # candidates whose every feature is read
+SHORTLIST = 4  # times caps.per_signal: the candidates whose every feature is read
 STRANGERS = 200  # for a public request: tag matches outside the author's network considered
 WEEK = dt.timedelta(days=7)
 DAY = dt.timedelta(days=1)
@@ -396,7 +395,7 @@ async def on_help_request_posted(
     author = people[author_id]
     age = tx.now - request.created_at
     # Stage one: what the match and closeness say, for everyone; stage two reads the rest
-    # (circles, give and take, responsiveness, declines, IOUs) for the best SHORTLIST only.
+    # (circles, give and take, responsiveness, declines, IOUs) for a shortlist only.
     rough: dict[int, Candidate] = {}
     for member_id in sorted(ids):
         via = None
@@ -426,7 +425,8 @@ async def on_help_request_posted(
             age=age,
         )
     shortlist = [
-        s.member_id for s in scoring.rank(list(rough.values()), limit=SHORTLIST, w=weights)
+        s.member_id
+        for s in scoring.rank(list(rough.values()), limit=SHORTLIST * caps.per_signal, w=weights)
     ]
     circles = await shared_circles(session, author_id=author_id, member_ids=set(shortlist))
     give_take = await ledger_read.reciprocity(session, shortlist)
@@ -449,7 +449,7 @@ async def on_help_request_posted(
                 owes=author.handle if member_id in owing else None,
             )
         )
-    scored = scoring.rank(candidates, limit=MAX_PER_SUBJECT, w=weights)
+    scored = scoring.rank(candidates, limit=caps.per_signal, w=weights)
     limits = await _caps_of(session, [s.member_id for s in scored], source_id=author_id, now=tx.now)
     return await _write(
         tx,
@@ -552,7 +552,7 @@ async def on_goal_added(
                     tie_strength=first[member_id],
                 )
             )
-    scored = scoring.rank(candidates, limit=MAX_PER_SUBJECT, w=weights)
+    scored = scoring.rank(candidates, limit=caps.per_signal, w=weights)
     limits = await _caps_of(
         session, [s.member_id for s in scored], source_id=goal.member_id, now=tx.now
     )
