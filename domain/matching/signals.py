@@ -65,6 +65,9 @@ IGNORED_AFTER = dt.timedelta(days=3)  # an opportunity left unseen this long was
 DECLINES_WINDOW = dt.timedelta(days=90)
 
 
+_ROLES = {role.value: role for role in scoring.Role}
+
+
 def message_of(opportunity: dict[str, Any]) -> dict[str, Any]:
     """Return what is pushed for a new opportunity: the whole item, so a subscriber needs
     no read to show it."""
@@ -295,16 +298,13 @@ async def _write(
         )
     if not rows:
         return []
-    statement = (
-        insert_ignoring_conflicts(
-            tx.dialect, Opportunity.__table__, ["member_id", "subject_type", "subject_id"]
-        )
-        .values(rows)
-        .returning(Opportunity.id, Opportunity.member_id)
-    )
+    # Many rows, one statement compiled once (SQLAlchemy batches them as "insertmanyvalues").
+    statement = insert_ignoring_conflicts(
+        tx.dialect, Opportunity.__table__, ["member_id", "subject_type", "subject_id"]
+    ).returning(Opportunity.id, Opportunity.member_id)
     created = {
         member_id: opportunity_id
-        for opportunity_id, member_id in await tx.session.execute(statement)
+        for opportunity_id, member_id in await tx.session.execute(statement, rows)
     }
     notices = []
     for row in rows:
@@ -413,7 +413,7 @@ async def on_help_request_posted(
         rough[member_id] = Candidate(
             member_id=member_id,
             tags=[
-                scoring.TagMatch(label, scoring.Role(role), holders.get(tag_id, 0))
+                scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
                 for role in ("SKILL", "GIVES", "GOAL")
                 for tag_id, label in tags.items()
                 if tag_id in found.get(role, ())
@@ -538,7 +538,7 @@ async def on_goal_added(
     for member_id in sorted(ids):
         found = matches.get(member_id, {})
         matched = [
-            scoring.TagMatch(label, scoring.Role(role), holders.get(tag_id, 0))
+            scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
             for role in ("SKILL", "GIVES")
             for tag_id, label in tags.items()
             if tag_id in found.get(role, ())
