@@ -46,7 +46,7 @@ from domain.network.models import (
     MembershipStatus,
     Relationship,
 )
-from domain.network.paths import FRONTIER, tie_strength
+from domain.network.paths import tie_strength
 
 FIRST = 20
 MAX_FIRST = 50
@@ -281,9 +281,6 @@ async def network_matches(
 ) -> tuple[dict[int, float], dict[int, list[tuple[int, float]]]]:
     """Return the author's matching 1st degree (their tie's strength now) and matching 2nd
     degree (each mutual connection and the path's weaker tie now); two statements.
-
-    The 2nd degree is reached through the author's ``FRONTIER`` strongest ties (as intro
-    paths are): a hub's network is bounded by its closest brokers, not all of them.
     """
     mine, theirs = _MINE, _THEIRS
     my_tie, their_tie = _MY_RELATIONSHIP, _THEIR_RELATIONSHIP
@@ -314,13 +311,6 @@ async def network_matches(
         for member_id, snapshot, *contacts in first_rows
     }
     connected = select(Connection.other_id).where(Connection.member_id == author_id)
-    brokers = (
-        select(Connection.other_id.label("broker_id"))
-        .where(Connection.member_id == author_id)
-        .order_by(Connection.strength.desc())
-        .limit(FRONTIER)
-        .subquery("brokers")
-    )
     second_rows = await session.execute(
         select(
             theirs.other_id,
@@ -330,7 +320,6 @@ async def network_matches(
             theirs.strength,
             *_last_contact(their_tie),
         )
-        .join(brokers, brokers.c.broker_id == mine.other_id)
         .join(theirs, theirs.member_id == mine.other_id)
         .join(my_tie, my_tie.id == mine.relationship_id)
         .join(their_tie, their_tie.id == theirs.relationship_id)
