@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from api.errors import BadArgument, UserError
 from domain.errors import Code
+
+if TYPE_CHECKING:
+    from api.context import Info
+
+R = TypeVar("R")
+N = TypeVar("N")
 
 _DATABASE_ID = re.compile(r"[0-9]{1,18}")
 
@@ -52,3 +60,20 @@ def input_id(raw: str, type_name: str, *, field: str) -> int | list[UserError]:
             )
         ]
     return found
+
+
+async def party_nodes(
+    info: Info,
+    node_ids: Iterable[str],
+    load: Callable[[AsyncSession, int, list[int]], Awaitable[dict[int, R]]],
+    build: Callable[[R], N],
+) -> list[N | None]:
+    """Resolve nodes only a signed-in party to them may see (an offer, a transfer, an IOU,
+    an opportunity): ``load`` returns those of the viewer's among the ids; null for others."""
+    ids = database_ids(node_ids)
+    viewer_id = await info.context.viewer_id()
+    if viewer_id is None:
+        return [None for _ in ids]
+    async with info.context.store.reader() as session:
+        found = await load(session, viewer_id, ids)
+    return [build(found[i]) if i in found else None for i in ids]

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from api.context import Context, Info
 from api.errors import UserError
 from api.graphql.commands import IDEMPOTENCY_KEY, mutate, mutate_once
-from api.graphql.ids import database_ids, input_id
+from api.graphql.ids import input_id, party_nodes
 from api.graphql.pagination import Connection, id_connection, id_window
 from domain.ledger import flows, ious, read
 from domain.ledger.models import Iou as IouRow
@@ -111,13 +111,14 @@ class Transfer(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Transfer | None]:
-        ids = database_ids(node_ids)
-        viewer_id = await info.context.viewer_id()
-        if viewer_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await read.entries_by_ids(session, viewer_id=viewer_id, transfer_ids=ids)
-        return [Transfer.of(found[i]) if i in found else None for i in ids]
+        return await party_nodes(
+            info,
+            node_ids,
+            lambda session, viewer, ids: read.entries_by_ids(
+                session, viewer_id=viewer, transfer_ids=ids
+            ),
+            Transfer.of,
+        )
 
     @strawberry.field(
         description="The member on the other side; null for the system (welcome grants, "
@@ -222,13 +223,12 @@ class Iou(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Iou | None]:
-        ids = database_ids(node_ids)
-        viewer_id = await info.context.viewer_id()
-        if viewer_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await read.ious_by_ids(session, viewer_id=viewer_id, iou_ids=ids)
-        return [Iou.of(found[i]) if i in found else None for i in ids]
+        return await party_nodes(
+            info,
+            node_ids,
+            lambda session, viewer, ids: read.ious_by_ids(session, viewer_id=viewer, iou_ids=ids),
+            Iou.of,
+        )
 
     @strawberry.field(description="Who owes; null when their profile is hidden from the viewer.")
     async def debtor(self, info: Info) -> MemberRef | None:

@@ -12,7 +12,7 @@ from strawberry import relay
 from api.context import Info
 from api.errors import UserError
 from api.graphql.commands import IDEMPOTENCY_KEY, mutate_once
-from api.graphql.ids import database_ids, input_id
+from api.graphql.ids import input_id, party_nodes
 from domain.marketplace import offer_read, offers
 from domain.marketplace.models import Offer as OfferRow
 from domain.marketplace.rules import OfferStatus, Settlement
@@ -65,13 +65,14 @@ class Offer(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Offer | None]:
-        viewer_id = await info.context.viewer_id()
-        ids = database_ids(node_ids)
-        if viewer_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await offer_read.offers_by_ids(session, viewer_id=viewer_id, offer_ids=ids)
-        return [Offer.of(found[i]) if i in found else None for i in ids]
+        return await party_nodes(
+            info,
+            node_ids,
+            lambda session, viewer, ids: offer_read.offers_by_ids(
+                session, viewer_id=viewer, offer_ids=ids
+            ),
+            Offer.of,
+        )
 
     @strawberry.field
     async def helper(self, info: Info) -> MemberRef | None:

@@ -13,7 +13,7 @@ from api.context import Info
 from api.errors import UserError
 from api.graphql.circles import Circle
 from api.graphql.commands import mutate
-from api.graphql.ids import database_ids, input_id
+from api.graphql.ids import input_id, party_nodes
 from api.graphql.intros import Intro
 from api.graphql.ledger import Iou
 from api.graphql.marketplace import HelpRequest
@@ -146,13 +146,14 @@ class Opportunity(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Opportunity | None]:
-        ids = database_ids(node_ids)
-        viewer_id = await info.context.viewer_id()
-        if viewer_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await read.opportunities_by_ids(session, viewer_id=viewer_id, ids=ids)
-        return [Opportunity.of(found[i]) if i in found else None for i in ids]
+        return await party_nodes(
+            info,
+            node_ids,
+            lambda session, viewer, ids: read.opportunities_by_ids(
+                session, viewer_id=viewer, ids=ids
+            ),
+            Opportunity.of,
+        )
 
     @strawberry.field(
         description="What to act on; null when it is no longer visible to the viewer."

@@ -66,6 +66,14 @@ DECLINES_WINDOW = dt.timedelta(days=90)
 
 
 _ROLES = {role.value: role for role in scoring.Role}
+# What each kind of opportunity is about.
+SUBJECTS = {
+    OpportunityKind.HELP_REQUEST: SubjectType.HELP_REQUEST,
+    OpportunityKind.IOU_CALLED_IN: SubjectType.IOU,
+    OpportunityKind.GOAL: SubjectType.GOAL,
+    OpportunityKind.INTRO: SubjectType.INTRO,
+    OpportunityKind.COOLING: SubjectType.RELATIONSHIP,
+}
 
 
 def message_of(opportunity: dict[str, Any]) -> dict[str, Any]:
@@ -264,15 +272,17 @@ async def _write(
     *,
     event: OutboxEvent,
     kind: OpportunityKind,
-    subject_type: SubjectType,
     subject_id: int,
     source_id: int | None,
     scored: Sequence[scoring.Scored],
-    caps: dict[int, scoring.Member],
     asks: bool,
     limits: Caps,
 ) -> list[Notice]:
     """Write the opportunities the caps let through; return the notices to push."""
+    subject_type = SUBJECTS[kind]
+    caps = await _caps_of(
+        tx.session, [item.member_id for item in scored], source_id=source_id, now=tx.now
+    )
     rows: list[dict[str, Any]] = []
     for item in scored:
         member = caps.get(item.member_id)
@@ -450,16 +460,13 @@ async def on_help_request_posted(
             )
         )
     scored = scoring.rank(candidates, limit=caps.per_signal, w=weights)
-    limits = await _caps_of(session, [s.member_id for s in scored], source_id=author_id, now=tx.now)
     return await _write(
         tx,
         event=event,
         kind=OpportunityKind.HELP_REQUEST,
-        subject_type=SubjectType.HELP_REQUEST,
         subject_id=request.id,
         source_id=author_id,
         scored=scored,
-        caps=limits,
         asks=True,
         limits=caps,
     )
@@ -489,16 +496,13 @@ async def on_iou_called_in(
         tie_strength=await _tie(tx.session, iou.debtor_id, iou.creditor_id),
     )
     scored = scoring.rank([candidate], limit=1, w=weights)
-    limits = await _caps_of(tx.session, [iou.debtor_id], source_id=iou.creditor_id, now=tx.now)
     return await _write(
         tx,
         event=event,
         kind=OpportunityKind.IOU_CALLED_IN,
-        subject_type=SubjectType.IOU,
         subject_id=iou.id,
         source_id=iou.creditor_id,
         scored=scored,
-        caps=limits,
         asks=False,
         limits=caps,
     )
@@ -553,18 +557,13 @@ async def on_goal_added(
                 )
             )
     scored = scoring.rank(candidates, limit=caps.per_signal, w=weights)
-    limits = await _caps_of(
-        session, [s.member_id for s in scored], source_id=goal.member_id, now=tx.now
-    )
     return await _write(
         tx,
         event=event,
         kind=OpportunityKind.GOAL,
-        subject_type=SubjectType.GOAL,
         subject_id=goal.id,
         source_id=goal.member_id,
         scored=scored,
-        caps=limits,
         asks=False,
         limits=caps,
     )
@@ -594,16 +593,13 @@ async def on_intro_requested(
             ],
         )
     ]
-    limits = await _caps_of(tx.session, [intro.broker_id], source_id=intro.requester_id, now=tx.now)
     return await _write(
         tx,
         event=event,
         kind=OpportunityKind.INTRO,
-        subject_type=SubjectType.INTRO,
         subject_id=intro.id,
         source_id=intro.requester_id,
         scored=scored,
-        caps=limits,
         asks=False,
         limits=caps,
     )
@@ -627,16 +623,13 @@ async def on_relationship_cooling(
                 [Reason(ReasonCode.COOLING, people[other_id].handle, "MEMBER", other_id)],
             )
         ]
-        limits = await _caps_of(tx.session, [member_id], source_id=other_id, now=tx.now)
         notices += await _write(
             tx,
             event=event,
             kind=OpportunityKind.COOLING,
-            subject_type=SubjectType.RELATIONSHIP,
             subject_id=relationship.id,
             source_id=other_id,
             scored=scored,
-            caps=limits,
             asks=False,
             limits=caps,
         )
