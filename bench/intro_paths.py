@@ -168,7 +168,9 @@ RELATIONSHIP_COLUMNS = (
     "requested_at", "responded_at", "connected_at", "help_count", "intro_count",
     "last_interaction_at",
 )  # fmt: skip
-CONNECTION_COLUMNS = ("member_id", "other_id", "relationship_id", "strength", "since")
+CONNECTION_COLUMNS = (
+    "member_id", "other_id", "relationship_id", "strength", "last_contact_at", "since",
+)  # fmt: skip
 BLOCK_COLUMNS = ("blocker_id", "blocked_id", "created_at")
 
 Stamp = Callable[[dt.datetime], Any]
@@ -207,8 +209,9 @@ def connection_rows(
         zip(network.edges, ties, strict=True), start=1
     ):
         since = stamp(tie.last_contact - dt.timedelta(days=30))
-        yield (low, high, relationship_id, tie.strength, since)
-        yield (high, low, relationship_id, tie.strength, since)
+        last = stamp(tie.last_contact)
+        yield (low, high, relationship_id, tie.strength, last, since)
+        yield (high, low, relationship_id, tie.strength, last, since)
 
 
 def block_rows(network: Network, stamp: Stamp) -> Iterator[tuple[Any, ...]]:

@@ -44,7 +44,6 @@ from domain.network.models import (
     CircleMembership,
     Connection,
     MembershipStatus,
-    Relationship,
 )
 from domain.network.paths import tie_strength
 
@@ -55,8 +54,6 @@ BUDGET_WINDOW = dt.timedelta(days=7)
 # Built once: an alias made per call copies every column of its table each time.
 _MINE = aliased(Connection, name="author_ties")
 _THEIRS = aliased(Connection, name="broker_ties")
-_MY_RELATIONSHIP = aliased(Relationship, name="author_relationship")
-_THEIR_RELATIONSHIP = aliased(Relationship, name="broker_relationship")
 _AUTHOR_CIRCLES = aliased(CircleMembership, name="author_circles")
 
 
@@ -263,27 +260,16 @@ async def suggest_audience(
     return rank(candidates, limit=limit, weights=weights)
 
 
-def _last_contact(relationship: Any) -> tuple[Any, Any, Any]:
-    return (
-        relationship.last_interaction_at,
-        relationship.connected_at,
-        relationship.requested_at,
-    )
-
-
-def _now_strength(snapshot: float, *contacts: dt.datetime | None, now: dt.datetime) -> float:
-    last = next(contact for contact in contacts if contact is not None)
-    return tie_strength(snapshot, last, now)
-
-
 async def network_matches(
     session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
 ) -> tuple[dict[int, float], dict[int, list[tuple[int, float]]]]:
     """Return the author's matching 1st degree (their tie's strength now) and matching 2nd
     degree (each mutual connection and the path's weaker tie now); two statements.
+
+    Each tie is decayed from its connection row's own snapshot and last contact: the second
+    degree reads thousands of ties next to a hub, without joining their relationships.
     """
     mine, theirs = _MINE, _THEIRS
-    my_tie, their_tie = _MY_RELATIONSHIP, _THEIR_RELATIONSHIP
     blocked = union(
         select(Block.blocked_id).where(Block.blocker_id == author_id),
         select(Block.blocker_id).where(Block.blocked_id == author_id),
@@ -298,17 +284,15 @@ async def network_matches(
         .where(GoalTag.tag_id.in_(tag_ids), Goal.status == GoalStatus.ACTIVE),
     )
     first_rows = await session.execute(
-        select(mine.other_id, mine.strength, *_last_contact(my_tie))
-        .join(my_tie, my_tie.id == mine.relationship_id)
-        .where(
+        select(mine.other_id, mine.strength, mine.last_contact_at).where(
             mine.member_id == author_id,
             mine.other_id.not_in(blocked),
             mine.other_id.in_(matching),
         )
     )
     first = {
-        member_id: _now_strength(snapshot, *contacts, now=now)
-        for member_id, snapshot, *contacts in first_rows
+        member_id: tie_strength(snapshot, contact, now)
+        for member_id, snapshot, contact in first_rows
     }
     connected = select(Connection.other_id).where(Connection.member_id == author_id)
     second_rows = await session.execute(
@@ -316,13 +300,11 @@ async def network_matches(
             theirs.other_id,
             mine.other_id,
             mine.strength,
-            *_last_contact(my_tie),
+            mine.last_contact_at,
             theirs.strength,
-            *_last_contact(their_tie),
+            theirs.last_contact_at,
         )
         .join(theirs, theirs.member_id == mine.other_id)
-        .join(my_tie, my_tie.id == mine.relationship_id)
-        .join(their_tie, their_tie.id == theirs.relationship_id)
         .where(
             mine.member_id == author_id,
             theirs.other_id != author_id,
@@ -333,11 +315,9 @@ async def network_matches(
         )
     )
     second: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for row in second_rows:
-        member_id, broker_id, near, *rest = row
-        near_strength = _now_strength(near, *rest[:3], now=now)
-        far_strength = _now_strength(rest[3], *rest[4:], now=now)
-        second[member_id].append((broker_id, min(near_strength, far_strength)))
+    for member_id, broker_id, near, near_contact, far, far_contact in second_rows:
+        weaker = min(tie_strength(near, near_contact, now), tie_strength(far, far_contact, now))
+        second[member_id].append((broker_id, weaker))
     return first, dict(second)
 
 

@@ -79,6 +79,9 @@ class Connection(Base):
     )
     # Strength when last recomputed (it decays between events; readers apply the decay).
     strength: Mapped[float] = mapped_column(Float)
+    # The last contact that strength was computed at (the relationship's, copied so a
+    # reader of many ties decays them without joining their relationships).
+    last_contact_at: Mapped[dt.datetime]
     since: Mapped[dt.datetime]
 
     __table_args__ = (

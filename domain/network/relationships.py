@@ -228,6 +228,7 @@ async def _accept(tx: Transaction, relationship: Relationship, *, actor_id: int)
             other_id=other,
             relationship_id=relationship.id,
             strength=tie,
+            last_contact_at=tx.now,
             since=tx.now,
         )
         for member, other in ((low, high), (high, low))
@@ -361,7 +362,9 @@ async def _record(
         now=tx.now,
     )
     await tx.session.execute(
-        update(Connection).where(Connection.relationship_id == relationship.id).values(strength=tie)
+        update(Connection)
+        .where(Connection.relationship_id == relationship.id)
+        .values(strength=tie, last_contact_at=tx.now)
     )
     await tx.session.flush()
     tx.emit(RelationshipStrengthChanged(relationship_id=relationship.id, strength=tie))

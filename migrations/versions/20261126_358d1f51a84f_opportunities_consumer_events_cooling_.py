@@ -1,6 +1,6 @@
 """Opportunities (what matching offers each member), consumer events (each outbox event as
-each consumer handles it), cooling signals (relationships that went quiet), and the feed's
-(created_at, id) index.
+each consumer handles it), cooling signals (relationships that went quiet), the feed's
+(created_at, id) index, and each connection's last contact.
 
 Revision ID: 358d1f51a84f
 Revises: 8d44b941b518
@@ -19,6 +19,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # Each connection keeps the last contact its strength was computed at (the
+    # relationship's), so readers of many ties need not join relationships.
+    with op.batch_alter_table("connections") as batch:
+        batch.add_column(sa.Column("last_contact_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute(
+        "UPDATE connections SET last_contact_at = (SELECT coalesce(r.last_interaction_at, "
+        "r.connected_at, r.requested_at) FROM relationships AS r "
+        "WHERE r.id = connections.relationship_id)"
+    )
+    with op.batch_alter_table("connections") as batch:
+        batch.alter_column(
+            "last_contact_at", existing_type=sa.DateTime(timezone=True), nullable=False
+        )
     # The feed pages newest first by (created_at, id).
     op.create_index(op.f("ix_help_requests_created_at_id"), "help_requests", ["created_at", "id"])
     op.create_table(
@@ -178,6 +191,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("connections") as batch:
+        batch.drop_column("last_contact_at")
     op.drop_index(op.f("ix_help_requests_created_at_id"), table_name="help_requests")
     op.drop_table("cooling_signals")
     op.drop_index(op.f("ix_opportunities_member_id_status_id"), table_name="opportunities")

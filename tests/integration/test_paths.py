@@ -92,6 +92,7 @@ class Graph:
                         other_id=other_member,
                         relationship_id=relationship.id,
                         strength=strength,
+                        last_contact_at=self.now,
                         since=BEGINNING,
                     )
                     for member, other_member in ((low, high), (high, low))
@@ -106,6 +107,11 @@ class Graph:
                 update(Relationship)
                 .where(Relationship.low_member_id == low, Relationship.high_member_id == high)
                 .values(last_interaction_at=self.now - dt.timedelta(days=days))
+            )
+            await tx.session.execute(
+                update(Connection)
+                .where(Connection.member_id.in_((low, high)), Connection.other_id.in_((low, high)))
+                .values(last_contact_at=self.now - dt.timedelta(days=days))
             )
             await tx.commit()
 
