@@ -26,7 +26,7 @@ import enum
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, func, literal, or_, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, func, literal, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -111,15 +111,19 @@ async def enqueue(tx: Transaction, consumer: Consumer) -> int:
         .where(ConsumerEvent.consumer == consumer.name)
         .scalar_subquery()
     )
-    new_events = select(
-        literal(consumer.name),
-        OutboxEvent.id,
-        literal(ConsumerStatus.PENDING.value),
-        literal(0),
-        OutboxEvent.occurred_at,
-    ).where(
-        OutboxEvent.type.in_(sorted(consumer.types)),
-        or_(OutboxEvent.id > newest, OutboxEvent.occurred_at > tx.now - RESCAN),
+
+    def events(condition: Any) -> Any:
+        return select(
+            literal(consumer.name),
+            OutboxEvent.id,
+            literal(ConsumerStatus.PENDING.value),
+            literal(0),
+            OutboxEvent.occurred_at,
+        ).where(OutboxEvent.type.in_(sorted(consumer.types)), condition)
+
+    # Two index ranges, not an OR over the whole outbox: this runs every poll, forever.
+    new_events = union(
+        events(OutboxEvent.id > newest), events(OutboxEvent.occurred_at > tx.now - RESCAN)
     )
     statement = insert_ignoring_conflicts(tx.dialect, rows, ["consumer", "event_id"]).from_select(
         ["consumer", "event_id", "status", "attempts", "next_attempt_at"], new_events

@@ -29,7 +29,11 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     occurred_at: Mapped[dt.datetime]
 
-    __table_args__ = (Index(None, "type", "id"),)
+    __table_args__ = (
+        Index(None, "type", "id"),
+        # Consumers re-read the last minutes of events (domain.consumers.RESCAN).
+        Index(None, "occurred_at"),
+    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

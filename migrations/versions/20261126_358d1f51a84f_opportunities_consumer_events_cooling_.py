@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(op.f("ix_outbox_events_occurred_at"), "outbox_events", ["occurred_at"])
     # Each connection keeps the last contact its strength was computed at (the
     # relationship's), so readers of many ties need not join relationships.
     with op.batch_alter_table("connections") as batch:
@@ -191,6 +192,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_outbox_events_occurred_at"), table_name="outbox_events")
     with op.batch_alter_table("connections") as batch:
         batch.drop_column("last_contact_at")
     op.drop_index(op.f("ix_help_requests_created_at_id"), table_name="help_requests")
