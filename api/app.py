@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from api import playground
+from api import oauth, playground
 from api.context import Runtime
 from api.documents import Documents
 from api.fanout import Fanout
@@ -95,6 +95,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         # Every method reaches the view, so each refusal is a GraphQL-shaped JSON 405.
         Route("/graphql", view.handle, methods=_ALL_METHODS),
         WebSocketRoute("/graphql", websocket.handle),
+        Route("/oauth/token", oauth.token, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

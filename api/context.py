@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from strawberry.types import Info as StrawberryInfo
 
-from api.errors import Unauthenticated
+from api.errors import Forbidden, Unauthenticated
 from api.loaders import Loaders
 from api.realtime import Broker, create_broker
 from api.settings import Settings
-from api.tokens import Claims, TokenError, Tokens
+from api.tokens import Claims, PartnerClaims, TokenError, Tokens
+from api.webhooks import Guard
 from domain.ledger.rules import LedgerPolicy
 from domain.marketplace.rules import MarketPolicy
 from domain.members import sessions
 from domain.members.passwords import Passwords
 from domain.members.service import AuthPolicy
+from domain.partners import service as partners
+from domain.partners.rules import DeliveryPolicy
 from domain.store import Clock, Store, utc_now
 
 
@@ -34,6 +38,8 @@ class Runtime:
     market_policy: MarketPolicy
     ledger_policy: LedgerPolicy
     broker: Broker
+    webhook_guard: Guard
+    delivery_policy: DeliveryPolicy
 
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
@@ -66,6 +72,13 @@ class Runtime:
             broker=create_broker(
                 settings.broker_url, channel_prefix=settings.broker_channel_prefix
             ),
+            webhook_guard=Guard(allowed=settings.webhook_allowed_networks),
+            delivery_policy=DeliveryPolicy(
+                schedule=settings.webhook_retry_schedule,
+                disable_after=settings.webhook_disable_after,
+                # An attempt holds its delivery a little longer than it may take.
+                lease=settings.webhook_timeout + dt.timedelta(seconds=30),
+            ),
         )
 
 
@@ -85,6 +98,7 @@ class Context:
         self.connection = connection
         self._authorization = authorization
         self._claims: asyncio.Future[Claims | None] | None = None
+        self._partner: PartnerClaims | None = None
         self.loaders = Loaders(runtime.store, self.viewer_id)
 
     @classmethod
@@ -122,21 +136,51 @@ class Context:
     async def require_viewer(self) -> int:
         """Return the signed-in member's id, or refuse the field as UNAUTHENTICATED."""
         member_id = await self.viewer_id()
+        if member_id is None and self._partner is not None:
+            raise Unauthenticated("a partner app's token cannot act for a member: sign in as one")
         if member_id is None:
             raise Unauthenticated("sign in first: send `Authorization: Bearer <access token>`")
         return member_id
 
+    async def partner_id(self, scope: str) -> int | None:
+        """Return the id of the partner app whose token was sent, if it holds ``scope``."""
+        await self.claims()
+        if self._partner is None or scope not in self._partner.scopes:
+            return None
+        return self._partner.partner_id
+
+    async def require_partner(self, scope: str) -> int:
+        """Return the id of the partner app whose token was sent, if it holds ``scope``;
+        refuse the field otherwise (UNAUTHENTICATED, or FORBIDDEN without the scope)."""
+        await self.claims()
+        if self._partner is None:
+            raise Unauthenticated(
+                "this needs a partner app's token: POST /oauth/token with its client "
+                "credentials, then send `Authorization: Bearer <access token>`"
+            )
+        if scope not in self._partner.scopes:
+            raise Forbidden(f"this needs the `{scope}` scope, which this token does not hold")
+        return self._partner.partner_id
+
     async def _verify(self) -> Claims | None:
+        """Check the token sent: a member's (returned), a partner app's (kept: the caller
+        is then anonymous to member fields), or a refusal."""
         if not self._authorization:
             return None
         scheme, _, token = self._authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("the Authorization header must be `Bearer <access token>`")
         try:
-            claims = self.runtime.tokens.verify(token.strip())
+            claims = self.runtime.tokens.verify_any(token.strip())
         except TokenError as error:
             raise Unauthenticated(error.reason) from None
         async with self.store.reader() as session:
+            if isinstance(claims, PartnerClaims):
+                # Turning an app off stops its tokens at once, as logging out does a member's.
+                if await partners.partner(session, claims.partner_id) is None:
+                    raise Unauthenticated("this partner app has been turned off")
+                self._partner = claims
+                return None
             if not await sessions.session_is_active(session, claims.session_id):
                 raise Unauthenticated("this session has ended: sign in again")
         return claims

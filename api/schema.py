@@ -26,6 +26,7 @@ from api.graphql import (
     network,
     offers,
     opportunities,
+    partners,
     paths,
 )
 from api.graphql.pagination import MAX_PAGE
@@ -45,6 +46,7 @@ CONTEXTS = (
     ledger,
     opportunities,
     live,
+    partners,
 )
 
 NODE_TYPES: dict[str, type[relay.Node]] = {

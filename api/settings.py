@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+
+from domain.partners.rules import DEFAULT_SCHEDULE, Network
 
 T = TypeVar("T")
 
@@ -74,6 +77,15 @@ class Settings:
     ws_init_timeout: dt.timedelta = dt.timedelta(seconds=10)
     ws_max_message_bytes: int = 65_536
     ws_ping_interval: dt.timedelta = dt.timedelta(seconds=15)
+    partner_token_ttl: dt.timedelta = dt.timedelta(hours=1)
+    webhook_retry_schedule: tuple[dt.timedelta, ...] = DEFAULT_SCHEDULE
+    webhook_connect_timeout: dt.timedelta = dt.timedelta(seconds=5)
+    webhook_timeout: dt.timedelta = dt.timedelta(seconds=15)
+    webhook_disable_after: dt.timedelta = dt.timedelta(days=5)
+    webhook_secret_overlap: dt.timedelta = dt.timedelta(hours=24)
+    webhook_retention: dt.timedelta = dt.timedelta(days=30)
+    webhook_allowed_networks: tuple[Network, ...] = ()
+    webhook_concurrency: int = 16
 
     @property
     def production(self) -> bool:
@@ -190,6 +202,35 @@ class Settings:
             ws_ping_interval=read(
                 "WS_PING_INTERVAL_SECONDS", _seconds(1, 3600), dt.timedelta(seconds=15)
             ),
+            partner_token_ttl=read(
+                "PARTNER_TOKEN_TTL_SECONDS", _seconds(60, 86400), dt.timedelta(hours=1)
+            ),
+            webhook_retry_schedule=read("WEBHOOK_RETRY_SCHEDULE", _schedule, DEFAULT_SCHEDULE),
+            webhook_connect_timeout=read(
+                "WEBHOOK_CONNECT_TIMEOUT_SECONDS",
+                _fraction_seconds(0.1, 60),
+                dt.timedelta(seconds=5),
+            ),
+            webhook_timeout=read(
+                "WEBHOOK_TIMEOUT_SECONDS", _fraction_seconds(0.1, 120), dt.timedelta(seconds=15)
+            ),
+            webhook_disable_after=read(
+                "WEBHOOK_DISABLE_AFTER_SECONDS",
+                _fraction_seconds(1, 90 * 86400),
+                dt.timedelta(days=5),
+            ),
+            webhook_secret_overlap=read(
+                "WEBHOOK_SECRET_OVERLAP_SECONDS",
+                _fraction_seconds(0, 30 * 86400),
+                dt.timedelta(hours=24),
+            ),
+            webhook_retention=read(
+                "WEBHOOK_LOG_RETENTION_DAYS",
+                lambda raw: dt.timedelta(days=_int_between(1, 3650)(raw)),
+                dt.timedelta(days=30),
+            ),
+            webhook_allowed_networks=read("WEBHOOK_ALLOWED_NETWORKS", _networks, ()),
+            webhook_concurrency=read("WEBHOOK_CONCURRENCY", _int_between(1, 1000), 16),
         )
         if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:
             problems.append(
@@ -233,6 +274,39 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
 def _seconds(low: int, high: int) -> Callable[[str], dt.timedelta]:
     as_int = _int_between(low, high)
     return lambda raw: dt.timedelta(seconds=as_int(raw))
+
+
+def _fraction_seconds(low: float, high: float) -> Callable[[str], dt.timedelta]:
+    def parse(raw: str) -> dt.timedelta:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("expected a number of seconds") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected {low:g} to {high:g} seconds")
+        return dt.timedelta(seconds=value)
+
+    return parse
+
+
+def _schedule(raw: str) -> tuple[dt.timedelta, ...]:
+    """Seconds before each attempt, comma-separated (the first is usually 0)."""
+    one = _fraction_seconds(0, 7 * 86400)
+    steps = tuple(one(part.strip()) for part in raw.split(",") if part.strip())
+    if not 1 <= len(steps) <= 50:
+        raise ValueError("expected 1 to 50 comma-separated numbers of seconds")
+    return steps
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    found = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                found.append(ipaddress.ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an address or network (CIDR)") from None
+    return tuple(found)
 
 
 def _boolean(raw: str) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ class Claims:
 
 
 @dataclasses.dataclass(frozen=True)
+class PartnerClaims:
+    """A partner app's token (OAuth client credentials): it acts for the app, never a member."""
+
+    partner_id: int
+    scopes: frozenset[str]
+    expires_at: dt.datetime
+
+
+PARTNER_SUBJECT = "partner:"
+
+
+@dataclasses.dataclass(frozen=True)
 class _Key:
     kid: str
     algorithm: str
@@ -54,6 +67,7 @@ class Tokens:
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self._clock = clock
         self._ttl = settings.access_token_ttl
+        self._partner_ttl = settings.partner_token_ttl
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._algorithm = settings.jwt_algorithm
@@ -66,16 +80,27 @@ class Tokens:
 
     def issue(self, *, member_id: int, session_id: int) -> tuple[str, dt.datetime]:
         """Return a signed access token for a member's session, and when it expires."""
+        return self._issue(str(member_id), self._ttl, {"sid": session_id})
+
+    def issue_partner(self, *, partner_id: int, scopes: Iterable[str]) -> tuple[str, dt.datetime]:
+        """Return a signed access token for a partner app with these scopes."""
+        return self._issue(
+            f"{PARTNER_SUBJECT}{partner_id}", self._partner_ttl, {"scope": " ".join(scopes)}
+        )
+
+    def _issue(
+        self, subject: str, ttl: dt.timedelta, extra: dict[str, Any]
+    ) -> tuple[str, dt.datetime]:
         now = self._clock()
-        expires_at = (now + self._ttl).replace(microsecond=0)
+        expires_at = (now + ttl).replace(microsecond=0)
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
-            "sub": str(member_id),
-            "sid": session_id,
+            "sub": subject,
             "iat": int(now.timestamp()),
             "exp": int(expires_at.timestamp()),
             "jti": uuid.uuid4().hex,
+            **extra,
         }
         token = jwt.encode(
             claims, self._signing, algorithm=self._algorithm, headers={"kid": self._kid}
@@ -83,7 +108,15 @@ class Tokens:
         return token, expires_at
 
     def verify(self, token: str) -> Claims:
-        """Return the claims of a valid token, or raise ``TokenError`` saying why not."""
+        """Return the claims of a valid member's token, or raise ``TokenError`` saying why not."""
+        claims = self.verify_any(token)
+        if isinstance(claims, PartnerClaims):
+            raise TokenError("a partner app's token cannot act for a member")
+        return claims
+
+    def verify_any(self, token: str) -> Claims | PartnerClaims:
+        """Return the claims of a valid token, a member's or a partner app's, or raise
+        ``TokenError`` saying why not."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -101,7 +134,7 @@ class Tokens:
                 # Times are checked below against the clock that issued them: pyjwt would
                 # use the wall clock, and refuse a token just issued by a clock set ahead.
                 options={
-                    "require": ["iss", "aud", "sub", "exp", "iat", "jti", "sid"],
+                    "require": ["iss", "aud", "sub", "exp", "iat", "jti"],
                     "verify_exp": False,
                     "verify_iat": False,
                 },
@@ -109,15 +142,25 @@ class Tokens:
         except jwt.InvalidTokenError:
             raise TokenError("the access token is not valid") from None
         try:
-            member_id, session_id = int(claims["sub"]), int(claims["sid"])
+            subject = str(claims["sub"])
             issued_at, expires_at = _instant(claims["iat"]), _instant(claims["exp"])
-        except (TypeError, ValueError, OverflowError, OSError):
+            partner = subject.startswith(PARTNER_SUBJECT)
+            if partner:
+                partner_id = int(subject.removeprefix(PARTNER_SUBJECT))
+                scopes = frozenset(str(claims["scope"]).split())
+            else:
+                member_id, session_id = int(subject), int(claims["sid"])
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
             raise TokenError("the access token is not valid") from None
         now = self._clock()
         if expires_at <= now - _LEEWAY:
+            if partner:
+                raise TokenError("the access token has expired: ask /oauth/token for another")
             raise TokenError("the access token has expired: refresh the session")
         if issued_at > now + _LEEWAY:
             raise TokenError("the access token is not valid yet")
+        if partner:
+            return PartnerClaims(partner_id=partner_id, scopes=scopes, expires_at=expires_at)
         return Claims(member_id=member_id, session_id=session_id, expires_at=expires_at)
 
 

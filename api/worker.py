@@ -1,4 +1,5 @@
-"""The outbox's workers: matching and realtime fan-out, in the API process or on their own.
+"""The outbox's workers: matching, realtime fan-out and webhooks, in the API process or on
+their own.
 
 ``serve`` runs them in-process (``RUN_WORKERS``, on by default); in production run
 ``python -m api worker`` processes and ``RUN_WORKERS=0`` on the API. Any number of workers
@@ -20,7 +21,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from api import webhooks
 from api.context import Runtime
+from api.webhooks import WEBHOOKS, Dispatcher
 from domain import consumers
 from domain.consumers import Consumer, Notice, help_request_channel
 from domain.events import OutboxEvent
@@ -63,7 +66,7 @@ REALTIME = Consumer(name="realtime", types=HELP_REQUEST_CHANGES, handle=_help_re
 
 def consumers_for(caps: Caps) -> tuple[Consumer, ...]:
     """Return every consumer of the outbox, in the order a round runs them."""
-    return (matching(caps), REALTIME)
+    return (matching(caps), REALTIME, WEBHOOKS)
 
 
 @dataclasses.dataclass
@@ -74,6 +77,8 @@ class Worker:
     poll_seconds: float = 1.0
     # Most events one consumer handles in a row before the others get their turn.
     batch: int = 100
+    # Makes the attempts of the deliveries the webhooks consumer writes.
+    dispatcher: Dispatcher | None = None
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -96,6 +101,8 @@ class Worker:
                 handled += 1
                 for notice in done.notices:
                     await self._publish(notice)
+                if consumer is WEBHOOKS and self.dispatcher is not None:
+                    self.dispatcher.wake()
         return handled
 
     async def _publish(self, notice: Notice) -> None:
@@ -119,8 +126,28 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
 
+def dispatcher_for(runtime: Runtime) -> Dispatcher:
+    """Return the webhook dispatcher of this process, configured by its settings."""
+    settings = runtime.settings
+    return Dispatcher(
+        runtime.store,
+        webhooks.client(
+            runtime.webhook_guard,
+            connect_timeout=settings.webhook_connect_timeout.total_seconds(),
+            timeout=settings.webhook_timeout.total_seconds(),
+            connections=settings.webhook_concurrency,
+        ),
+        runtime.delivery_policy,
+        timeout=settings.webhook_timeout.total_seconds(),
+        concurrency=settings.webhook_concurrency,
+        poll_seconds=settings.worker_poll_interval.total_seconds(),
+        retention=settings.webhook_retention,
+    )
+
+
 def worker_for(runtime: Runtime) -> Worker:
-    """Return the worker of this process: every consumer, publishing on its broker."""
+    """Return the worker of this process: every consumer, publishing on its broker, and the
+    webhook dispatcher."""
     settings = runtime.settings
     return Worker(
         runtime.store,
@@ -132,6 +159,7 @@ def worker_for(runtime: Runtime) -> Worker:
             )
         ),
         poll_seconds=settings.worker_poll_interval.total_seconds(),
+        dispatcher=dispatcher_for(runtime),
     )
 
 
@@ -139,12 +167,15 @@ def worker_for(runtime: Runtime) -> Worker:
 async def running(worker: Worker) -> AsyncIterator[Worker]:
     """Run a worker in a task for as long as the block lasts, woken by local commits."""
     worker.store.on_events.append(worker.wake)
-    task = asyncio.create_task(worker.run(), name="rapport-worker")
+    tasks = [asyncio.create_task(worker.run(), name="rapport-worker")]
+    if worker.dispatcher is not None:
+        tasks.append(asyncio.create_task(worker.dispatcher.run(), name="rapport-webhooks"))
     log.info("worker started: %s", ", ".join(c.name for c in worker.consumers))
     try:
         yield worker
     finally:
         worker.store.on_events.remove(worker.wake)
-        task.cancel()
-        await asyncio.wait([task])
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
         log.info("worker stopped")

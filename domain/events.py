@@ -432,3 +432,22 @@ class RelationshipCooling(Event):
     relationship_id: int
     strength: float
     quiet_since: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookTestRequested(Event):
+    """A partner asked for a test delivery to one of their endpoints."""
+
+    type: ClassVar[str] = "webhook.test"
+    endpoint_id: int
+    partner_id: int
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WebhookEndpointDisabled(Event):
+    """An endpoint was turned off: it answered 410 Gone, or failed for days on end."""
+
+    type: ClassVar[str] = "webhook_endpoint.disabled"
+    endpoint_id: int
+    partner_id: int
+    reason: str

@@ -7,6 +7,7 @@ from domain.matching import models as matching
 from domain.members import models as members
 from domain.network import cooling
 from domain.network import models as network
+from domain.partners import models as partners
 from domain.store import Base
 
 metadata = Base.metadata
@@ -22,4 +23,5 @@ __all__ = [
     "members",
     "metadata",
     "network",
+    "partners",
 ]

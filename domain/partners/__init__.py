@@ -1,0 +1,1 @@
+"""Partners: apps registered by an admin, their webhook endpoints, and every delivery."""
