@@ -1,5 +1,5 @@
-"""Rapport's command line: ``python -m api serve | worker | migrate | export-schema |
-ledger-check | fetch-playground``."""
+"""Rapport's command line: ``python -m api serve | worker | migrate | export-schema | outbox |
+ledger-check | admin | partner | fetch-playground``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,35 @@ def main(argv: list[str] | None = None) -> int:
         "IOUs); exit 1 if any is broken",
     )
 
+    admin = commands.add_parser(
+        "admin", help="let a member register partner apps (createPartnerApp), or stop them"
+    )
+    admin.add_argument("handle", help="the member's handle")
+    admin.add_argument("--revoke", action="store_true", help="take the right back")
+
+    partner = commands.add_parser(
+        "partner", help="register, list, disable or enable partner apps (webhook consumers)"
+    )
+    partner_commands = partner.add_subparsers(dest="partner_command", required=True)
+    create = partner_commands.add_parser(
+        "create", help="register an app; print its client id and secret (shown once)"
+    )
+    create.add_argument("name", help="the app's name, as its owner knows it")
+    create.add_argument(
+        "--scope",
+        action="append",
+        dest="scopes",
+        metavar="SCOPE",
+        help="a scope to grant (repeat it): webhooks:manage, read:*, read:members, "
+        "read:network, read:marketplace, read:ledger (default: webhooks:manage and read:*)",
+    )
+    partner_commands.add_parser("list", help="list the apps")
+    for verb in ("disable", "enable"):
+        toggle = partner_commands.add_parser(
+            verb, help=f"{verb} an app (a disabled app's tokens stop working at once)"
+        )
+        toggle.add_argument("client_id")
+
     commands.add_parser(
         "fetch-playground",
         help="download GraphiQL's files from npm so the playground works offline",
@@ -90,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ledger-check":
         try:
             return asyncio.run(_ledger_check(settings))
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
+    if args.command in ("admin", "partner"):
+        try:
+            return asyncio.run(_partners(settings, args))
         except UNUSABLE_DATABASE as error:
             return _unusable_database(settings, error)
     if args.command == "fetch-playground":
@@ -179,6 +213,52 @@ async def _outbox(settings: Settings, retry: str | None) -> int:
                     f"attempts: {row.last_error}"
                 )
         return 0
+    finally:
+        await store.dispose()
+
+
+async def _partners(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.errors import DomainError
+    from domain.partners import service
+    from domain.store import Store
+
+    store = Store(settings.database_url, pool_size=1)
+    try:
+        if args.command == "partner" and args.partner_command == "list":
+            async with store.reader() as session:
+                for app in await service.partners(session):
+                    state = "active" if app.active else "disabled"
+                    print(f"{app.client_id}  {state:8}  {' '.join(app.scopes):40}  {app.name}")
+            return 0
+        async with store.transaction() as tx:
+            if args.command == "admin":
+                member = await service.set_admin(tx, handle=args.handle, admin=not args.revoke)
+                message = f"@{member.handle} {'may no longer' if args.revoke else 'may now'} "
+                message += "register partner apps"
+            elif args.partner_command == "create":
+                app, secret = await service.create_partner(
+                    tx,
+                    name=args.name,
+                    scopes=args.scopes or ["webhooks:manage", "read:*"],
+                    created_by_id=None,
+                )
+                message = (
+                    f"registered {app.name!r} with scopes {' '.join(app.scopes)}\n"
+                    f"client_id:     {app.client_id}\n"
+                    f"client_secret: {secret}\n"
+                    "The secret is shown this once; only its hash is kept. Exchange both at "
+                    "POST /oauth/token (grant_type=client_credentials) for an access token."
+                )
+            else:
+                active = args.partner_command == "enable"
+                app = await service.set_partner_active(tx, client_id=args.client_id, active=active)
+                message = f"{app.client_id} ({app.name}) {'enabled' if active else 'disabled'}"
+            await tx.commit()
+        print(message)
+        return 0
+    except DomainError as error:
+        print(f"rapport: {error.message}", file=sys.stderr)
+        return 1
     finally:
         await store.dispose()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import unquote_plus
+import math
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -49,8 +50,14 @@ async def token(request: Request) -> Response:
         )
     if int(request.headers.get("content-length") or 0) > _MAX_FORM:
         return _error(400, "invalid_request", "the request body is too large")
-    form = await request.form(max_files=0, max_fields=10)
-    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    raw = await request.body()
+    if len(raw) > _MAX_FORM:
+        return _error(400, "invalid_request", "the request body is too large")
+    try:
+        pairs = parse_qsl(raw.decode(), keep_blank_values=True, max_num_fields=10)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "invalid_request", "the body is not a form")
+    fields = dict(pairs)
     if fields.get("grant_type") != "client_credentials":
         return _error(
             400, "unsupported_grant_type", "only grant_type=client_credentials is offered"
@@ -85,7 +92,7 @@ async def token(request: Request) -> Response:
             return _error(400, "invalid_scope", f"this app does not hold {', '.join(beyond)}")
         granted = [scope for scope in granted if scope in wanted]
     access_token, expires_at = runtime.tokens.issue_partner(partner_id=app.id, scopes=granted)
-    expires_in = int((expires_at - runtime.store.clock()).total_seconds())
+    expires_in = math.ceil((expires_at - runtime.store.clock()).total_seconds())
     return JSONResponse(
         {
             "access_token": access_token,

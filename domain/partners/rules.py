@@ -135,11 +135,11 @@ def unsafe_reason(address: Address, allowed: Sequence[Network]) -> str | None:
         return None
     for test, what in (
         (address.is_loopback, "a loopback address"),
+        (address.is_unspecified, "an unspecified address"),
         (address.is_link_local, "a link-local address (cloud metadata lives there)"),
-        (address.is_private, "a private address"),
         (address.is_multicast, "a multicast address"),
         (address.is_reserved, "a reserved address"),
-        (address.is_unspecified, "an unspecified address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "an address that is not public"),
     ):
         if test:
