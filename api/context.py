@@ -76,8 +76,8 @@ class Runtime:
             delivery_policy=DeliveryPolicy(
                 schedule=settings.webhook_retry_schedule,
                 disable_after=settings.webhook_disable_after,
-                # An attempt holds its delivery a little longer than it may take.
-                lease=settings.webhook_timeout + dt.timedelta(seconds=30),
+                # An attempt holds its delivery well past the longest it may take.
+                lease=settings.webhook_timeout * 2 + dt.timedelta(seconds=5),
             ),
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,9 @@ class Receiver:
         self.answer = answer
         self.delay = delay
         self.received: list[Received] = []
+        # Webhook ids received while a request with the same id was still being answered.
+        self.overlaps: list[str] = []
+        self._in_flight: Counter[str] = Counter()
         self.arrived = asyncio.Event()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -55,10 +59,17 @@ class Receiver:
         )
         self.received.append(received)
         self.arrived.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status, headers, body = self.answer(received)
-        return Response(body, status_code=status, headers=headers)
+        webhook_id = received.headers.get("webhook-id", "")
+        if self._in_flight[webhook_id]:
+            self.overlaps.append(webhook_id)
+        self._in_flight[webhook_id] += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            status, headers, body = self.answer(received)
+            return Response(body, status_code=status, headers=headers)
+        finally:
+            self._in_flight[webhook_id] -= 1
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

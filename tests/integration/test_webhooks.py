@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import ipaddress
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -464,3 +465,28 @@ async def test_old_delivery_logs_are_purged(partner_runtime: Runtime, clock: Clo
     remaining = await partner.deliveries()
     assert len(remaining) == 1
     assert remaining[0].status is DeliveryStatus.SUCCEEDED
+
+
+async def test_two_workers_never_make_the_same_attempt(partner_runtime: Runtime, clock: Clock):
+    """Two worker processes (each its own pool) drain one outbox at once: every delivery is
+    sent once, and no webhook-id is ever in flight twice."""
+    store = partner_runtime.store
+    (alice,) = await make_members(store, "alice")
+    partner = await _partner(partner_runtime)
+
+    async with Receiver(delay=0.02) as receiver:
+        await partner.endpoint(receiver.url("/a"), "member.joined")
+        await partner.endpoint(receiver.url("/b"), "member.joined")
+        await _emit(store, *(MemberJoined(member_id=alice, handle="alice") for _ in range(40)))
+        await partner.worker.round()
+        other_runtime = Runtime.create(partner_runtime.settings, clock=clock)
+        try:
+            other = Partner(other_runtime, partner.partner_id)
+            await asyncio.gather(partner.dispatcher.drain(), other.dispatcher.drain())
+        finally:
+            await other_runtime.store.dispose()
+    deliveries = await partner.deliveries()
+    assert len(deliveries) == 80
+    assert {(d.status, d.attempts) for d in deliveries} == {(DeliveryStatus.SUCCEEDED, 1)}
+    assert sorted(Counter(r.webhook_id for r in receiver.received).values()) == [1] * 80
+    assert receiver.overlaps == []
