@@ -229,7 +229,12 @@ class Settings:
                 lambda raw: dt.timedelta(days=_int_between(1, 3650)(raw)),
                 dt.timedelta(days=30),
             ),
-            webhook_allowed_networks=read("WEBHOOK_ALLOWED_NETWORKS", _networks, ()),
+            # On a developer's machine, webhooks may reach a receiver on the same machine.
+            webhook_allowed_networks=read(
+                "WEBHOOK_ALLOWED_NETWORKS",
+                _networks,
+                () if environment == "production" else _networks("127.0.0.0/8,::1"),
+            ),
             webhook_concurrency=read("WEBHOOK_CONCURRENCY", _int_between(1, 1000), 16),
         )
         if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:

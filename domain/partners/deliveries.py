@@ -122,10 +122,12 @@ async def claim_due(
     statement = (
         select(WebhookDelivery, WebhookEndpoint.url)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(PartnerApp, PartnerApp.id == WebhookEndpoint.partner_id)
         .where(
             WebhookDelivery.status == DeliveryStatus.PENDING,
             WebhookDelivery.next_attempt_at <= tx.now,
             WebhookEndpoint.active.is_(True),
+            PartnerApp.active.is_(True),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         # Room to skip an endpoint's surplus and still fill the slots.
@@ -260,11 +262,9 @@ def _disable(tx: Transaction, endpoint: WebhookEndpoint, reason: str) -> None:
 
 
 async def purge(tx: Transaction, *, older_than: dt.timedelta) -> int:
-    """Delete finished deliveries made before ``older_than`` ago, with their attempts."""
-    old = select(WebhookDelivery.id).where(
-        WebhookDelivery.created_at < tx.now - older_than,
-        WebhookDelivery.status != DeliveryStatus.PENDING,
-    )
+    """Delete deliveries made before ``older_than`` ago, with their attempts: finished ones,
+    and those still waiting for an endpoint or app that has been off all that time."""
+    old = select(WebhookDelivery.id).where(WebhookDelivery.created_at < tx.now - older_than)
     await tx.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(old)))
     result = await tx.session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(old)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -490,3 +490,39 @@ async def test_two_workers_never_make_the_same_attempt(partner_runtime: Runtime,
     assert {(d.status, d.attempts) for d in deliveries} == {(DeliveryStatus.SUCCEEDED, 1)}
     assert sorted(Counter(r.webhook_id for r in receiver.received).values()) == [1] * 80
     assert receiver.overlaps == []
+
+
+async def test_nothing_goes_out_for_an_app_that_is_off_until_it_is_on_again(
+    partner_runtime: Runtime, clock: Clock
+):
+    store = partner_runtime.store
+    (alice,) = await make_members(store, "alice")
+    partner = await _partner(partner_runtime)
+    async with Receiver() as receiver:
+        await partner.endpoint(receiver.url(), "member.joined")
+        await _emit(store, MemberJoined(member_id=alice, handle="alice"))
+        await partner.worker.round()  # the delivery is made...
+        async with store.transaction() as tx:
+            [app] = await service.partners(tx.session)
+            await service.set_partner_active(tx, client_id=app.client_id, active=False)
+            await tx.commit()
+        await partner.deliver()  # ...and waits while the app is off
+        assert receiver.received == []
+        async with store.transaction() as tx:
+            await service.set_partner_active(tx, client_id=app.client_id, active=True)
+            await tx.commit()
+        await partner.deliver()
+        assert len(receiver.received) == 1
+        # A delivery left waiting longer than the log is kept is purged with the rest.
+        await _emit(store, MemberJoined(member_id=alice, handle="alice"))
+        await partner.worker.round()
+        async with store.transaction() as tx:
+            await service.set_partner_active(tx, client_id=app.client_id, active=False)
+            await tx.commit()
+        # Events while the app is off make no deliveries at all.
+        await _emit(store, MemberJoined(member_id=alice, handle="alice"))
+        await partner.deliver()
+        assert len(await partner.deliveries()) == 2
+        clock.advance(days=31)
+        assert await partner.dispatcher.purge() == 2
+    assert await partner.deliveries() == []
