@@ -67,11 +67,13 @@ async def party_nodes(
     node_ids: Iterable[str],
     load: Callable[[AsyncSession, int, list[int]], Awaitable[dict[int, R]]],
     build: Callable[[R], N],
+    party: Callable[[], Awaitable[int | None]] | None = None,
 ) -> list[N | None]:
-    """Resolve nodes only a signed-in party to them may see (an offer, a transfer, an IOU,
-    an opportunity): ``load`` returns those of the viewer's among the ids; null for others."""
+    """Resolve nodes only a party to them may see (a member's offer, transfer, IOU or
+    opportunity; a partner app's endpoints): ``load`` returns the party's own among the ids;
+    null for others. The party is the signed-in member unless ``party`` says who."""
     ids = database_ids(node_ids)
-    viewer_id = await info.context.viewer_id()
+    viewer_id = await (party or info.context.viewer_id)()
     if viewer_id is None:
         return [None for _ in ids]
     async with info.context.store.reader() as session:

@@ -7,15 +7,17 @@ A partner calls these with its app's token (``POST /oauth/token``, scope
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
 from api.context import Info
 from api.errors import UserError, user_errors
 from api.graphql.commands import mutate
-from api.graphql.ids import database_ids, input_id
+from api.graphql.ids import input_id, party_nodes
 from api.graphql.pagination import Connection, id_connection, id_window
 from domain.errors import DomainError
 from domain.partners import service
@@ -26,6 +28,9 @@ from domain.partners.models import WebhookDelivery as DeliveryRow
 from domain.partners.models import WebhookEndpoint as EndpointRow
 from domain.partners.rules import EVENT_SCOPES, MANAGE_WEBHOOKS, SCOPES
 
+R = TypeVar("R")
+N = TypeVar("N")
+
 strawberry.enum(
     DeliveryStatus,
     name="WebhookDeliveryStatus",
@@ -34,6 +39,20 @@ strawberry.enum(
 )
 
 _ENDPOINTS = "webhook-endpoint"
+
+
+async def _partner_nodes(
+    info: Info,
+    node_ids: Iterable[str],
+    load: Callable[[AsyncSession, int, list[int]], Awaitable[dict[int, R]]],
+    build: Callable[[R], N],
+) -> list[N | None]:
+    """Resolve nodes only their partner app sees (with a token holding webhooks:manage)."""
+    return await party_nodes(
+        info, node_ids, load, build, party=lambda: info.context.partner_id(MANAGE_WEBHOOKS)
+    )
+
+
 _DELIVERIES = "webhook-delivery"
 
 
@@ -61,13 +80,11 @@ class PartnerApp(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[PartnerApp | None]:
-        ids = database_ids(node_ids)
-        partner_id = await info.context.partner_id(MANAGE_WEBHOOKS)
-        if partner_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
+        async def own(session: AsyncSession, partner_id: int, ids: list[int]) -> dict[int, Any]:
             app = await service.partner(session, partner_id)
-        return [PartnerApp.of(app) if app is not None and i == app.id else None for i in ids]
+            return {app.id: app} if app is not None and app.id in ids else {}
+
+        return await _partner_nodes(info, node_ids, own, PartnerApp.of)
 
 
 @strawberry.type(description="One POST of a delivery, and what came back.")
@@ -135,13 +152,7 @@ class WebhookDelivery(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[WebhookDelivery | None]:
-        ids = database_ids(node_ids)
-        partner_id = await info.context.partner_id(MANAGE_WEBHOOKS)
-        if partner_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await service.partner_deliveries(session, partner_id, ids)
-        return [WebhookDelivery.of(found[i]) if i in found else None for i in ids]
+        return await _partner_nodes(info, node_ids, service.partner_deliveries, WebhookDelivery.of)
 
 
 @strawberry.type(description="A partner's URL that receives signed events of the types named.")
@@ -202,13 +213,7 @@ class WebhookEndpoint(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[WebhookEndpoint | None]:
-        ids = database_ids(node_ids)
-        partner_id = await info.context.partner_id(MANAGE_WEBHOOKS)
-        if partner_id is None:
-            return [None for _ in ids]
-        async with info.context.store.reader() as session:
-            found = await service.partner_endpoints(session, partner_id, ids)
-        return [WebhookEndpoint.of(found[i]) if i in found else None for i in ids]
+        return await _partner_nodes(info, node_ids, service.partner_endpoints, WebhookEndpoint.of)
 
 
 @strawberry.type(description="An event type partners may subscribe to.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,8 +20,8 @@ from domain.ledger.models import Account, Iou, IouStatus, Transfer, TransferReas
 from domain.ledger.rules import Band, band
 from domain.marketplace.models import HelpRequest, Offer
 from domain.marketplace.rules import OfferStatus
+from domain.paging import Page
 
-T = TypeVar("T")
 _OTHER = aliased(Account, name="other_account")
 # Karma a member earns by giving (a welcome grant or a refund of their own bounty is not
 # earned), and karma they spend on others.
@@ -53,13 +53,6 @@ class Entry:
     change: int  # signed: positive into the account
     balance_after: int
     counterparty_id: int | None  # the member on the other side, if a member
-
-
-@dataclasses.dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_next: bool
-    has_previous: bool
 
 
 @dataclasses.dataclass(frozen=True)

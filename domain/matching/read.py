@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -11,16 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.errors import Code, DomainError, not_found
 from domain.events import OpportunityDismissed
 from domain.matching.models import DismissReason, Opportunity, OpportunityStatus, SubjectType
+from domain.paging import Page, id_page
 from domain.store import Transaction
 
 _OPEN = (OpportunityStatus.NEW, OpportunityStatus.SEEN)
-
-
-@dataclasses.dataclass(frozen=True)
-class Page:
-    items: list[Opportunity]
-    has_next: bool
-    has_previous: bool
 
 
 async def opportunities_of(
@@ -32,25 +25,23 @@ async def opportunities_of(
     after: int | None = None,
     before: int | None = None,
     backward: bool = False,
-) -> Page:
+) -> Page[Opportunity]:
     """Return a page of the member's opportunities in the order they came (by id): a client
     that reconnects asks for those ``after`` the last one it has, and gets what it missed.
     The newest are at the end: ``last`` without a cursor is the latest page."""
     statement = select(Opportunity).where(Opportunity.member_id == member_id)
     if statuses:
         statement = statement.where(Opportunity.status.in_(statuses))
-    if after is not None:
-        statement = statement.where(Opportunity.id > after)
-    if before is not None:
-        statement = statement.where(Opportunity.id < before)
-    order = Opportunity.id.desc() if backward else Opportunity.id.asc()
-    rows = list((await session.scalars(statement.order_by(order).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backward:
-        rows.reverse()
-        return Page(rows, has_next=before is not None, has_previous=more)
-    return Page(rows, has_next=more, has_previous=after is not None)
+    return await id_page(
+        session,
+        statement,
+        Opportunity.id,
+        newest_first=False,
+        limit=limit,
+        after=after,
+        before=before,
+        backward=backward,
+    )
 
 
 async def opportunities_by_ids(

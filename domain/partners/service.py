@@ -13,14 +13,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import Code, DomainError, invalid, not_found
 from domain.events import WebhookTestRequested
 from domain.members.models import Member
+from domain.paging import Page, id_page
 from domain.partners.models import (
     Admin,
     DeliveryStatus,
@@ -32,8 +32,6 @@ from domain.partners.models import (
 )
 from domain.partners.rules import check_event_types, check_scopes, parse_url
 from domain.store import Transaction
-
-T = TypeVar("T")
 
 CLIENT_ID_PREFIX = "rpa_"
 CLIENT_SECRET_PREFIX = "rps_"
@@ -318,45 +316,6 @@ async def redeliver(tx: Transaction, *, partner_id: int, delivery_id: int) -> We
 # --- Reading ------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_next: bool
-    has_previous: bool
-
-
-async def _id_page(
-    session: AsyncSession,
-    statement: Select[T],
-    column: Any,
-    *,
-    newest_first: bool,
-    limit: int,
-    after: int | None,
-    before: int | None,
-    backward: bool,
-) -> Page[T]:
-    """Return a page of a list ordered by id: ``after``/``before`` are ids in the list's own
-    order; ``backward`` reads the page that ends at ``before`` (or the list's last page)."""
-    ahead, behind = (
-        (column.__lt__, column.__gt__) if newest_first else (column.__gt__, column.__lt__)
-    )
-    if after is not None:
-        statement = statement.where(ahead(after))
-    if before is not None:
-        statement = statement.where(behind(before))
-    forward_order = column.desc() if newest_first else column.asc()
-    reverse_order = column.asc() if newest_first else column.desc()
-    order = reverse_order if backward else forward_order
-    rows = list((await session.scalars(statement.order_by(order).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backward:
-        rows.reverse()
-        return Page(rows, has_next=before is not None, has_previous=more)
-    return Page(rows, has_next=more, has_previous=after is not None)
-
-
 async def endpoints_of(
     session: AsyncSession,
     partner_id: int,
@@ -367,7 +326,7 @@ async def endpoints_of(
     backward: bool = False,
 ) -> Page[WebhookEndpoint]:
     """Return a page of the partner's endpoints, oldest first."""
-    return await _id_page(
+    return await id_page(
         session,
         select(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id),
         WebhookEndpoint.id,
@@ -393,7 +352,7 @@ async def deliveries_of(
     statement = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
     if statuses:
         statement = statement.where(WebhookDelivery.status.in_(statuses))
-    return await _id_page(
+    return await id_page(
         session,
         statement,
         WebhookDelivery.id,

@@ -20,6 +20,7 @@ from standardwebhooks import Webhook
 
 from tests.conftest import PASSWORD
 from tests.e2e.test_server import ROOT, Server, _environment
+from tests.e2e.test_worker_crash import _worker
 from tests.receiver import Received, Receiver
 
 pytestmark = pytest.mark.e2e
@@ -27,16 +28,6 @@ pytestmark = pytest.mark.e2e
 CREATE = """mutation ($input: CreateWebhookEndpointInput!) {
   createWebhookEndpoint(input: $input) { endpoint { id } secret userErrors { message } } }"""
 SIGN_UP = """mutation ($input: SignUpInput!) { signUp(input: $input) { userErrors { message } } }"""
-
-
-async def _worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "api", "worker"),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-    )
 
 
 def _register(env: dict[str, str]) -> tuple[str, str]:
