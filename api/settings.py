@@ -74,6 +74,8 @@ class Settings:
     ws_init_timeout: dt.timedelta = dt.timedelta(seconds=10)
     ws_max_message_bytes: int = 65_536
     ws_ping_interval: dt.timedelta = dt.timedelta(seconds=15)
+    # Seed the demo network at start when the database holds no members (make run sets it).
+    seed: bool = False
 
     @property
     def production(self) -> bool:
@@ -190,6 +192,7 @@ class Settings:
             ws_ping_interval=read(
                 "WS_PING_INTERVAL_SECONDS", _seconds(1, 3600), dt.timedelta(seconds=15)
             ),
+            seed=read("SEED", _boolean, False),
         )
         if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:
             problems.append(
