@@ -212,7 +212,7 @@ async def _seed_demo(
 ) -> Seeding:
     """Seed the demo network and say what happened, with the accounts to sign in with."""
     from api.context import auth_policy_of, market_policy_of, passwords_of
-    from domain.demo.seeding import seed_demo, story_end
+    from domain.demo import seeding as demo
     from domain.demo.story import Policies
 
     where = redacted_url(settings.database_url)
@@ -221,11 +221,15 @@ async def _seed_demo(
         market=market_policy_of(settings),
         intros_per_broker_per_week=settings.intro_requests_per_broker_per_week,
     )
-    seeding = await seed_demo(
+    async with store.reader() as session:
+        before = await demo.census(session)
+    if not before.generated and not before.journey and (force or not before.others):
+        print(f"Seeding the demo network of {members} members into {where}…", flush=True)
+    seeding = await demo.seed_demo(
         store,
         passwords=passwords_of(settings),
         policies=policies,
-        end=story_end(store.clock()),
+        end=demo.story_end(store.clock()),
         seed=seed,
         members=members,
         force=force,
@@ -237,8 +241,8 @@ async def _seed_demo(
         else:
             reason = f"it holds {census.others} member(s) who are not the demo's"
         print(
-            f"rapport: not seeding {where}: {reason}. Seed an empty database, "
-            "or pass --force to add the demo network beside them.",
+            f"rapport: not seeding {where}: {reason}. Seed an empty database, or run "
+            "`python -m api seed --force` to add the demo network beside them.",
             file=sys.stderr,
         )
         return seeding
@@ -252,7 +256,7 @@ async def _seed_demo(
         print("  " + ", ".join(f"{n} {what}" for what, n in seeding.counts.items()))
     print(f"Demo accounts (password: {DEMO_PASSWORD}):")
     for profile in JOURNEY:
-        print(f"  {profile.handle:<6} {profile.email:<18} {profile.headline}")
+        print(f"  {profile.handle:<6} {profile.email:<18} {profile.headline}", flush=True)
     return seeding
 
 
