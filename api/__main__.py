@@ -236,15 +236,18 @@ async def _seed_demo(
     )
     census = seeding.census
     if seeding.result is Result.REFUSED:
-        if census.journey and not census.generated:
-            reason = "alice, bob or carol (@example.com) is already a member there"
+        if census.journey:
+            problem = (
+                "alice@example.com, bob@example.com or carol@example.com is taken there. "
+                "Seed an empty database."
+            )
         else:
-            reason = f"it holds {census.others} member(s) who are not the demo's"
-        print(
-            f"rapport: not seeding {where}: {reason}. Seed an empty database, or run "
-            "`python -m api seed --force` to add the demo network beside them.",
-            file=sys.stderr,
-        )
+            problem = (
+                f"it holds {census.others} member(s) who are not the demo's. Seed an empty "
+                "database, or run `python -m api seed --force` to add the demo network "
+                "beside them."
+            )
+        print(f"rapport: not seeding {where}: {problem}", file=sys.stderr)
         return seeding
     if seeding.result is Result.ALREADY_SEEDED:
         print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
+from domain.demo import helping
 from domain.demo.cast import Profile
 from domain.marketplace.rules import AudienceScope
 
@@ -61,19 +62,20 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
         helpers = _others(story, author_id)
         if stage != "offered" and not helpers:
             return
-        if await story.unfinished(author_id) >= story.policies.market.max_open_requests:
+        if await helping.unfinished(story, author_id) >= story.policies.market.max_open_requests:
             return
         template = rng.choice(author.field.asks)
         bounty: int | None = rng.choice(BOUNTIES) if rng.random() < 0.4 else None
-        if bounty and await story.available(author_id) < bounty:
+        if bounty and await helping.available(story, author_id) < bounty:
             bounty = None
         offers_iou = (
             not bounty
             and rng.random() < 0.35
-            and await story.owed(author_id) < story.policies.market.ledger.max_ious_owed
+            and await helping.owed(story, author_id) < story.policies.market.ledger.max_ious_owed
         )
         lasts = story.days(rng.randint(21, 60) if stage == "offered" else 30)
-        request_id = await story.post(
+        request_id = await helping.post(
+            story,
             author_id,
             title=template.title,
             details=template.details,
@@ -87,7 +89,8 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
         chosen = rng.sample(
             helpers, rng.randint(0 if stage == "offered" else 1, min(3, len(helpers)))
         )
-        story.follow(
+        helping.follow(
+            story,
             author_id,
             request_id,
             chosen,
@@ -99,7 +102,7 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
         if stage == "cancelled":
 
             async def cancel() -> None:
-                await story.cancel(author_id, request_id)
+                await helping.cancel(story, author_id, request_id)
 
             story.at(story.tx.now + story.days(rng.uniform(3, 6)), cancel)
 
@@ -111,8 +114,8 @@ def _gift(story: Story, generated: list[Profile]) -> Action:
         sender_id = story.ids[story.rng.choice(generated).handle]
         friends = _others(story, sender_id)
         amount = story.rng.randint(2, 10)
-        if friends and await story.available(sender_id) >= amount:
-            await story.send_karma(sender_id, story.rng.choice(friends), amount)
+        if friends and await helping.available(story, sender_id) >= amount:
+            await helping.send_karma(story, sender_id, story.rng.choice(friends), amount)
 
     return gift
 
@@ -134,7 +137,7 @@ def _intro(story: Story, generated: list[Profile]) -> Action:
         story.planned_pairs.add(
             frozenset((story.profiles[requester_id].handle, story.profiles[target_id].handle))
         )
-        await story.introduce(requester_id, broker_id, target_id)
+        await helping.introduce(story, requester_id, broker_id, target_id)
 
     return intro
 

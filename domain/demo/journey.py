@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from domain.demo import helping
 from domain.demo.cast import Profile
 from domain.marketplace.rules import AudienceScope, HelpRequestKind, Settlement
 from domain.members.models import GoalKind
@@ -108,7 +109,7 @@ def plan_journey(story: Story, generated: list[Profile]) -> None:
     )
 
     async def thank_carol() -> None:
-        await story.send_karma(story.ids["bob"], story.ids["carol"], 10)
+        await helping.send_karma(story, story.ids["bob"], story.ids["carol"], 10)
 
     story.at(story.days_ago(10), thank_carol)
 
@@ -123,7 +124,8 @@ def plan_journey(story: Story, generated: list[Profile]) -> None:
     story.at(story.days_ago(30), carols_goal)
 
     async def carols_ask() -> None:
-        await story.post(
+        await helping.post(
+            story,
             story.ids["carol"],
             title="Intros to sponsors for SaaS Summit Lisbon",
             details="Developer-tools and SaaS companies that sponsor European events.",
@@ -155,7 +157,8 @@ def _helped(
 ) -> None:
     async def post() -> None:
         author_id, helper_id = story.ids[author], story.ids[helper]
-        request_id = await story.post(
+        request_id = await helping.post(
+            story,
             author_id,
             title=title,
             details=details,
@@ -166,7 +169,8 @@ def _helped(
             offers_iou=offers_iou,
             lasts=story.days(30),
         )
-        story.follow(
+        helping.follow(
+            story,
             author_id,
             request_id,
             [helper_id],

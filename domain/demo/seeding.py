@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.demo.activity import plan_activity
 from domain.demo.cast import DEMO_EMAIL_DOMAIN, JOURNEY, JOURNEY_EMAILS, draw_profiles
+from domain.demo.journey import plan_journey
 from domain.demo.story import Policies, Story
 from domain.events import OutboxEvent
 from domain.ledger.models import Iou, Transfer
@@ -113,7 +115,7 @@ async def seed_demo(
 ) -> Seeding:
     """Fill the database with the demo network drawn from ``seed``, its history ending at
     ``end``; do nothing if it holds one already, and refuse one holding other members
-    unless ``force``.
+    unless ``force`` (and, even then, one where Alice's, Bob's or Carol's address is taken).
 
     ``members`` counts everyone, Alice, Bob and Carol included. It all happens in one
     transaction: a seed that fails leaves nothing behind.
@@ -140,7 +142,7 @@ async def seed_demo(
                 end=end,
                 key_prefix=f"demo:{seed}",
             )
-            await story.tell(DEMO_PASSWORD)
+            await story.tell(DEMO_PASSWORD, plan_journey, plan_activity)
             await tx.commit()
             result = Result.SEEDED
     async with store.reader() as session:

@@ -17,57 +17,22 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import func, select
-
-from domain.demo.activity import plan_activity
 from domain.demo.cast import COMPANIES, EVENTS, FIELDS, JOURNEY, Field, Profile
-from domain.demo.journey import plan_journey
-from domain.ledger import flows, ious
-from domain.ledger.models import Iou, IouStatus
-from domain.ledger.read import karma_of
-from domain.marketplace import offers, requests
-from domain.marketplace.models import HelpRequest
 from domain.marketplace.rules import (
-    Audience,
-    AudienceScope,
-    HelpRequestDraft,
-    HelpRequestKind,
-    HelpRequestStatus,
     MarketPolicy,
-    Settlement,
 )
 from domain.members import service as members
 from domain.members.models import GoalKind
 from domain.members.passwords import Passwords
-from domain.network import circles, intros, relationships
+from domain.network import circles, relationships
 from domain.network.models import CircleVisibility
 from domain.store import Transaction
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
-_UNFINISHED = (HelpRequestStatus.OPEN, HelpRequestStatus.IN_PROGRESS)
 _ON_REQUEST_CIRCLES = frozenset({"law", "fundraising"})
-THANKS_NOTES = (
-    "Thank you, this saved us weeks.",
-    "Exactly what we needed.",
-    "Clear, kind and fast. Thanks!",
-    "Owe you a coffee.",
-    None,
-)
-OFFER_MESSAGES = (
-    "I did this for three clients last year; happy to help.",
-    "I have an hour on Thursday, want to talk it through?",
-    "Sounds familiar: we had the same problem. Let me share what worked.",
-    "Happy to take a look.",
-)
-GIFT_MEMOS = (
-    "Thanks for the intro!",
-    "Paying it forward",
-    "For the great feedback",
-    "Coffee's on me",
-)
-
 Action = Callable[[], Awaitable[None]]
+Plan = Callable[["Story", list[Profile]], None]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,16 +82,18 @@ class Story:
         if when <= self.end:
             heapq.heappush(self._agenda, (when, next(self._order), action))
 
-    async def tell(self, password: str) -> None:
-        """Plan the whole history, then run it in time order."""
+    async def tell(self, password: str, *plans: Plan) -> None:
+        """Plan who joins, their circles and ties, then ``plans``; run it all in time order."""
         generated = [profile for profile in self.cast if profile.handle not in self.journey]
         self._plan_sign_ups(password, generated)
         self._plan_circles(generated)
         self._plan_connections(generated)
-        plan_journey(self, generated)
-        plan_activity(self, generated)
+        for plan in plans:
+            plan(self, generated)
         while self._agenda:
             when, _, action = heapq.heappop(self._agenda)
+            # Services stamp rows and events with the transaction's time: each action's is
+            # the moment it happens in the story.
             self.tx.now = when
             await action()
 
@@ -340,134 +307,6 @@ class Story:
 
         self.at(when, ask)
 
-    # Help, karma and intros: the commands the plans in journey.py and activity.py run
-
-    async def unfinished(self, member_id: int) -> int:
-        """Return how many requests a member has open or in progress."""
-        count = await self.tx.session.scalar(
-            select(func.count())
-            .select_from(HelpRequest)
-            .where(HelpRequest.author_id == member_id, HelpRequest.status.in_(_UNFINISHED))
-        )
-        return int(count or 0)
-
-    async def available(self, member_id: int) -> int:
-        """Return a member's karma available to spend."""
-        return (await karma_of(self.tx.session, member_id)).available
-
-    async def post(
-        self,
-        author_id: int,
-        *,
-        title: str,
-        details: str,
-        kind: HelpRequestKind,
-        tags: tuple[str, ...],
-        scope: AudienceScope,
-        bounty: int | None,
-        offers_iou: bool,
-        lasts: dt.timedelta,
-    ) -> int:
-        """Post a help request; return its id."""
-        request = await requests.post_help_request(
-            self.tx,
-            actor_id=author_id,
-            draft=HelpRequestDraft(
-                title=title,
-                details=details,
-                kind=kind,
-                tags=tags,
-                audience=Audience(scope=scope),
-                bounty=bounty,
-                offers_iou=offers_iou,
-                max_helpers=1,
-                expires_at=self.tx.now + lasts,
-            ),
-            policy=self.policies.market,
-        )
-        return request.id
-
-    async def offer(self, helper_id: int, help_request_id: int) -> int:
-        """Offer help on a request; return the offer's id."""
-        offer = await offers.offer_help(
-            self.tx,
-            actor_id=helper_id,
-            help_request_id=help_request_id,
-            message=self.rng.choice(OFFER_MESSAGES),
-        )
-        return offer.id
-
-    async def accept(self, author_id: int, offer_id: int) -> None:
-        await offers.accept_offer(self.tx, actor_id=author_id, offer_id=offer_id)
-
-    async def decline(self, author_id: int, offer_id: int) -> None:
-        await offers.decline_offer(self.tx, actor_id=author_id, offer_id=offer_id)
-
-    async def complete(
-        self, author_id: int, offer_id: int, settlement: Settlement, tip: int | None
-    ) -> None:
-        await offers.complete_help(
-            self.tx,
-            actor_id=author_id,
-            offer_id=offer_id,
-            settlement=settlement,
-            tip=tip,
-            note=self.rng.choice(THANKS_NOTES),
-            policy=self.policies.market,
-        )
-
-    async def cancel(self, author_id: int, help_request_id: int) -> None:
-        await requests.cancel_help_request(
-            self.tx, actor_id=author_id, help_request_id=help_request_id
-        )
-
-    async def send_karma(self, sender_id: int, recipient_id: int, amount: int) -> None:
-        await flows.send_karma(
-            self.tx,
-            actor_id=sender_id,
-            to_member_id=recipient_id,
-            amount=amount,
-            memo=self.rng.choice(GIFT_MEMOS),
-            key=f"{self.key_prefix}:gift:{next(self._gifts)}",
-            policy=self.policies.market.ledger,
-        )
-
-    async def owed(self, member_id: int) -> int:
-        return await ious.owed_count(self.tx, member_id)
-
-    async def settle_iou(self, debtor_id: int, iou_id: int) -> None:
-        await ious.settle_iou(self.tx, actor_id=debtor_id, iou_id=iou_id)
-
-    async def forgive_iou(self, creditor_id: int, iou_id: int) -> None:
-        await ious.forgive_iou(self.tx, actor_id=creditor_id, iou_id=iou_id)
-
-    async def introduce(self, requester_id: int, broker_id: int, target_id: int) -> None:
-        """Ask for an intro, have it forwarded a day later and accepted the day after."""
-        intro = await intros.request_intro(
-            self.tx,
-            actor_id=requester_id,
-            target_id=target_id,
-            broker_id=broker_id,
-            message="I'd love to compare notes with you; our mutual friend says we should talk.",
-            help_request_id=None,
-            weekly_limit=self.policies.intros_per_broker_per_week,
-        )
-
-        async def forward() -> None:
-            await intros.forward_intro(
-                self.tx, actor_id=broker_id, intro_id=intro.id, note="You two should meet."
-            )
-            self.at(self.tx.now + DAY, accept)
-
-        async def accept() -> None:
-            await intros.accept_intro(
-                self.tx, actor_id=target_id, intro_id=intro.id, policy=self.policies.market.ledger
-            )
-            self.ties[requester_id].add(target_id)
-            self.ties[target_id].add(requester_id)
-
-        self.at(self.tx.now + DAY, forward)
-
     def days(self, count: float) -> dt.timedelta:
         return count * DAY
 
@@ -480,114 +319,6 @@ class Story:
             self.tx, actor_id=self.ids[handle], title=title, kind=kind, tags=tags, until=until
         )
 
-    def follow(
-        self,
-        author_id: int,
-        help_request_id: int,
-        helper_ids: list[int],
-        *,
-        until: str,
-        bounty: int | None,
-        offers_iou: bool,
-        settlement: Settlement | None = None,
-        tip: int | None = None,
-        iou_fates: bool = False,
-    ) -> None:
-        """Plan offers on a new request and, as far as ``until`` says ("offered",
-        "accepted", "completed"), the author accepting the first and confirming its help.
-
-        Without a ``settlement`` the author pays the bounty, or gives an IOU while they
-        may owe one more, or thanks; without a ``tip`` they tip now and then.
-        """
-        offer_ids: list[int] = []
-        start = self.tx.now
-        for number, helper_id in enumerate(helper_ids, start=1):
-            self.at(
-                start + number * self.rng.uniform(2, 14) * HOUR,
-                self._offer(helper_id, help_request_id, offer_ids),
-            )
-        if until == "offered" or not helper_ids:
-            return
-
-        async def accept() -> None:
-            first, *others = offer_ids
-            await self.accept(author_id, first)
-            for offer_id in others:
-                await self.decline(author_id, offer_id)
-            if until == "completed":
-                self.at(self.tx.now + self.rng.uniform(2, 8) * DAY, complete)
-
-        async def complete() -> None:
-            chosen = settlement
-            if chosen is None:
-                if bounty:
-                    chosen = Settlement.BOUNTY
-                elif (
-                    offers_iou
-                    and await self.owed(author_id) < self.policies.market.ledger.max_ious_owed
-                ):
-                    chosen = Settlement.IOU
-                else:
-                    chosen = Settlement.THANKS
-            given_tip = tip
-            if given_tip is None and self.rng.random() < 0.25:
-                amount = self.rng.randint(1, 5)
-                given_tip = amount if await self.available(author_id) >= amount else None
-            await self.complete(author_id, offer_ids[0], chosen, given_tip)
-            if chosen is Settlement.IOU and iou_fates:
-                self.iou_fate(offer_ids[0])
-
-        self.at(start + 2 * DAY, accept)
-
-    def _offer(self, helper_id: int, help_request_id: int, offer_ids: list[int]) -> Action:
-        async def offer() -> None:
-            offer_ids.append(await self.offer(helper_id, help_request_id))
-
-        return offer
-
-    def iou_fate(self, offer_id: int) -> None:
-        """Plan what becomes of the IOU a completed offer issued: settled in karma,
-        forgiven, helped back, or left outstanding."""
-        fate = self.rng.random()
-        when = self.tx.now + self.rng.uniform(15, 120) * DAY
-
-        async def settle_or_forgive() -> None:
-            iou = await self.tx.session.scalar(select(Iou).where(Iou.offer_id == offer_id))
-            if iou is None or iou.status is not IouStatus.OUTSTANDING:
-                return
-            if fate < 0.35:
-                if await self.available(iou.debtor_id) >= iou.value:
-                    await self.settle_iou(iou.debtor_id, iou.id)
-            elif fate < 0.5:
-                await self.forgive_iou(iou.creditor_id, iou.id)
-            else:
-                await self._help_back(iou.creditor_id, iou.debtor_id)
-
-        if fate < 0.7:
-            self.at(when, settle_or_forgive)
-
-    async def _help_back(self, creditor_id: int, debtor_id: int) -> None:
-        """The creditor asks their connections; the debtor helps, which settles the IOU."""
-        if await self.unfinished(creditor_id) >= self.policies.market.max_open_requests:
-            return
-        ask = self.rng.choice(self.profiles[creditor_id].field.asks)
-        request_id = await self.post(
-            creditor_id,
-            title=ask.title,
-            details=ask.details,
-            kind=ask.kind,
-            tags=ask.tags,
-            scope=AudienceScope.CONNECTIONS,
-            bounty=None,
-            offers_iou=False,
-            lasts=30 * DAY,
-        )
-        self.follow(
-            creditor_id,
-            request_id,
-            [debtor_id],
-            until="completed",
-            bounty=None,
-            offers_iou=False,
-            settlement=Settlement.THANKS,
-        )
+    def gift_key(self) -> str:
+        """Return the idempotency key of the story's next gift of karma."""
+        return f"{self.key_prefix}:gift:{next(self._gifts)}"
