@@ -12,7 +12,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from domain.demo import helping
-from domain.demo.cast import Profile
+from domain.demo.cast import FIELDS, Ask, Profile
 from domain.marketplace.rules import AudienceScope
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
             return
         if await helping.unfinished(story, author_id) >= story.policies.market.max_open_requests:
             return
-        template = rng.choice(author.field.asks)
+        template = rng.choice(_asks_for(author))
         bounty: int | None = rng.choice(BOUNTIES) if rng.random() < 0.4 else None
         if bounty and await helping.available(story, author_id) < bounty:
             bounty = None
@@ -86,9 +86,11 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
             offers_iou=offers_iou,
             lasts=lasts,
         )
-        chosen = rng.sample(
-            helpers, rng.randint(0 if stage == "offered" else 1, min(3, len(helpers)))
-        )
+        # Those who have the skill asked for offer first; others chip in.
+        wanted = {tag.casefold() for tag in template.tags}
+        skilled = [h for h in helpers if wanted & {s.casefold() for s in story.profiles[h].skills}]
+        pool = skilled if skilled and rng.random() < 0.8 else helpers
+        chosen = rng.sample(pool, rng.randint(0 if stage == "offered" else 1, min(3, len(pool))))
         helping.follow(
             story,
             author_id,
@@ -107,6 +109,19 @@ def _ask(story: Story, generated: list[Profile], stage: str) -> Action:
             story.at(story.tx.now + story.days(rng.uniform(3, 6)), cancel)
 
     return ask
+
+
+def _asks_for(author: Profile) -> tuple[Ask, ...]:
+    """Return what a member might ask: their own field's questions, and those of the
+    fields that have what they seek."""
+    seeks = {seek.casefold() for seek in author.seeks}
+    sought = tuple(
+        ask
+        for field in FIELDS
+        if field is not author.field and seeks & {skill.casefold() for skill in field.skills}
+        for ask in field.asks
+    )
+    return author.field.asks + sought
 
 
 def _gift(story: Story, generated: list[Profile]) -> Action:
