@@ -9,15 +9,8 @@ import sys
 from pathlib import Path
 
 from api.settings import ROOT, Settings, SettingsError
+from domain.demo import seeding as demo
 from domain.demo.cast import JOURNEY
-from domain.demo.seeding import (
-    DEFAULT_MEMBERS,
-    DEMO_PASSWORD,
-    MAX_MEMBERS,
-    MIN_MEMBERS,
-    Result,
-    Seeding,
-)
 from domain.store import UNUSABLE_DATABASE, Store, redacted_url
 
 
@@ -50,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument(
         "--members",
         type=_member_count,
-        default=DEFAULT_MEMBERS,
+        default=demo.DEFAULT_MEMBERS,
         metavar="N",
-        help=f"how many members, Alice, Bob and Carol included ({DEFAULT_MEMBERS})",
+        help=f"how many members, Alice, Bob and Carol included ({demo.DEFAULT_MEMBERS})",
     )
     seed.add_argument(
         "--force",
@@ -179,14 +172,13 @@ async def _migrate(settings: Settings, *, check: bool) -> int:
 
 def _member_count(raw: str) -> int:
     count = int(raw)
-    if not MIN_MEMBERS <= count <= MAX_MEMBERS:
-        raise argparse.ArgumentTypeError(f"between {MIN_MEMBERS} and {MAX_MEMBERS}")
+    if not demo.MIN_MEMBERS <= count <= demo.MAX_MEMBERS:
+        raise argparse.ArgumentTypeError(f"between {demo.MIN_MEMBERS} and {demo.MAX_MEMBERS}")
     return count
 
 
 async def _seed(settings: Settings, *, seed: int, members: int, force: bool) -> int:
     from domain import migrate
-    from domain.store import Store
 
     _ensure_var(settings)
     store = Store(settings.database_url, pool_size=1)
@@ -204,15 +196,14 @@ async def _seed(settings: Settings, *, seed: int, members: int, force: bool) -> 
         seeding = await _seed_demo(store, settings, seed=seed, members=members, force=force)
     finally:
         await store.dispose()
-    return 1 if seeding.result is Result.REFUSED else 0
+    return 1 if seeding.result is demo.Result.REFUSED else 0
 
 
 async def _seed_demo(
     store: Store, settings: Settings, *, seed: int, members: int, force: bool
-) -> Seeding:
+) -> demo.Seeding:
     """Seed the demo network and say what happened, with the accounts to sign in with."""
     from api.context import auth_policy_of, market_policy_of, passwords_of
-    from domain.demo import seeding as demo
     from domain.demo.story import Policies
 
     where = redacted_url(settings.database_url)
@@ -235,7 +226,7 @@ async def _seed_demo(
         force=force,
     )
     census = seeding.census
-    if seeding.result is Result.REFUSED:
+    if seeding.result is demo.Result.REFUSED:
         if census.journey:
             problem = (
                 "alice@example.com, bob@example.com or carol@example.com is taken there. "
@@ -249,7 +240,7 @@ async def _seed_demo(
             )
         print(f"rapport: not seeding {where}: {problem}", file=sys.stderr)
         return seeding
-    if seeding.result is Result.ALREADY_SEEDED:
+    if seeding.result is demo.Result.ALREADY_SEEDED:
         print(
             f"The demo network is already in {where} ({census.generated + census.journey} "
             "demo members): nothing to do."
@@ -257,7 +248,7 @@ async def _seed_demo(
     else:
         print(f"Seeded the demo network (seed {seed}) into {where} in {seeding.seconds:.1f} s:")
         print("  " + ", ".join(f"{n} {what}" for what, n in seeding.counts.items()))
-    print(f"Demo accounts (password: {DEMO_PASSWORD}):")
+    print(f"Demo accounts (password: {demo.DEMO_PASSWORD}):")
     for profile in JOURNEY:
         print(f"  {profile.handle:<6} {profile.email:<18} {profile.headline}", flush=True)
     return seeding
@@ -366,7 +357,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
                 await migrate.upgrade(store.engine)
             if settings.seed:
                 # SEED (on under `make run`): a newcomer's database starts with people in it.
-                await _seed_demo(store, settings, seed=1, members=DEFAULT_MEMBERS, force=False)
+                await _seed_demo(store, settings, seed=1, members=demo.DEFAULT_MEMBERS, force=False)
             return None
         finally:
             await store.dispose()
