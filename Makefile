@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# `make run` seeds a database with no members with the demo network; `make run SEED=0` does not.
+SEED ?= 1
 
 .PHONY: run test check lint typecheck schema migrate playground setup clean
 
@@ -25,7 +27,7 @@ playground: $(STAMP)
 	else echo "npm not found: the playground will load GraphiQL from a CDN"; fi
 
 run: $(STAMP) playground
-	$(BIN)/python -m api serve
+	SEED=$(SEED) $(BIN)/python -m api serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,5 @@
-"""Rapport's command line: ``python -m api serve | worker | migrate | export-schema | outbox |
-ledger-check | admin | partner | fetch-playground``."""
+"""Rapport's command line: ``python -m api serve | worker | migrate | seed | export-schema |
+outbox | ledger-check | admin | partner | fetch-playground``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from api.settings import ROOT, Settings, SettingsError
-from domain.store import UNUSABLE_DATABASE, redacted_url
+from domain.demo import seeding as demo
+from domain.demo.cast import JOURNEY
+from domain.store import UNUSABLE_DATABASE, Store, redacted_url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +31,27 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate = commands.add_parser("migrate", help="upgrade the database to the newest schema")
     migrate.add_argument("--check", action="store_true", help="only say whether it is current")
+
+    seed = commands.add_parser(
+        "seed",
+        help="fill the database with the demo network (Alice, Bob, Carol and a few hundred "
+        "others); does nothing if it is there already",
+    )
+    seed.add_argument(
+        "--seed", type=int, default=1, metavar="N", help="what to draw the network from (1)"
+    )
+    seed.add_argument(
+        "--members",
+        type=_member_count,
+        default=demo.DEFAULT_MEMBERS,
+        metavar="N",
+        help=f"how many members, Alice, Bob and Carol included ({demo.DEFAULT_MEMBERS})",
+    )
+    seed.add_argument(
+        "--force",
+        action="store_true",
+        help="seed even though the database holds members who are not the demo's",
+    )
 
     export = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
     export.add_argument("--output", type=Path, help="write here instead of standard output")
@@ -106,6 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings, check=args.check))
         except UNUSABLE_DATABASE as error:
             return _unusable_database(settings, error)
+    if args.command == "seed":
+        try:
+            return asyncio.run(
+                _seed(settings, seed=args.seed, members=args.members, force=args.force)
+            )
+        except UNUSABLE_DATABASE as error:
+            return _unusable_database(settings, error)
     if args.command == "worker":
         try:
             return asyncio.run(_worker(settings))
@@ -172,6 +202,90 @@ async def _migrate(settings: Settings, *, check: bool) -> int:
         return 0
     finally:
         await store.dispose()
+
+
+def _member_count(raw: str) -> int:
+    count = int(raw)
+    if not demo.MIN_MEMBERS <= count <= demo.MAX_MEMBERS:
+        raise argparse.ArgumentTypeError(f"between {demo.MIN_MEMBERS} and {demo.MAX_MEMBERS}")
+    return count
+
+
+async def _seed(settings: Settings, *, seed: int, members: int, force: bool) -> int:
+    from domain import migrate
+
+    _ensure_var(settings)
+    store = Store(settings.database_url, pool_size=1)
+    try:
+        current, head = await migrate.current_revision(store.engine), migrate.head_revision()
+        if current != head:
+            if not settings.sqlite:
+                print(
+                    f"rapport: the database is at revision {current or 'none'}: "
+                    "run `python -m api migrate` first",
+                    file=sys.stderr,
+                )
+                return 1
+            await migrate.upgrade(store.engine)
+        seeding = await _seed_demo(store, settings, seed=seed, members=members, force=force)
+    finally:
+        await store.dispose()
+    return 1 if seeding.result is demo.Result.REFUSED else 0
+
+
+async def _seed_demo(
+    store: Store, settings: Settings, *, seed: int, members: int, force: bool
+) -> demo.Seeding:
+    """Seed the demo network and say what happened, with the accounts to sign in with."""
+    from api.context import auth_policy_of, market_policy_of, passwords_of
+    from domain.demo.story import Policies
+
+    where = redacted_url(settings.database_url)
+    policies = Policies(
+        auth=auth_policy_of(settings),
+        market=market_policy_of(settings),
+        intros_per_broker_per_week=settings.intro_requests_per_broker_per_week,
+    )
+    async with store.reader() as session:
+        before = await demo.census(session)
+    if not before.generated and not before.journey and (force or not before.others):
+        print(f"Seeding the demo network of {members} members into {where}…", flush=True)
+    seeding = await demo.seed_demo(
+        store,
+        passwords=passwords_of(settings),
+        policies=policies,
+        end=demo.story_end(store.clock()),
+        seed=seed,
+        members=members,
+        force=force,
+    )
+    census = seeding.census
+    if seeding.result is demo.Result.REFUSED:
+        if census.journey:
+            problem = (
+                "alice@example.com, bob@example.com or carol@example.com is taken there. "
+                "Seed an empty database."
+            )
+        else:
+            problem = (
+                f"it holds {census.others} member(s) who are not the demo's. Seed an empty "
+                "database, or run `python -m api seed --force` to add the demo network "
+                "beside them."
+            )
+        print(f"rapport: not seeding {where}: {problem}", file=sys.stderr)
+        return seeding
+    if seeding.result is demo.Result.ALREADY_SEEDED:
+        print(
+            f"The demo network is already in {where} ({census.generated + census.journey} "
+            "demo members): nothing to do."
+        )
+    else:
+        print(f"Seeded the demo network (seed {seed}) into {where} in {seeding.seconds:.1f} s:")
+        print("  " + ", ".join(f"{n} {what}" for what, n in seeding.counts.items()))
+    print(f"Demo accounts (password: {demo.DEMO_PASSWORD}):")
+    for profile in JOURNEY:
+        print(f"  {profile.handle:<6} {profile.email:<18} {profile.headline}", flush=True)
+    return seeding
 
 
 async def _ledger_check(settings: Settings) -> int:
@@ -302,7 +416,6 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
 
     from api import logs
     from domain import migrate
-    from domain.store import Store
 
     logs.configure(settings.log_level, settings.log_format)
     if problems := settings.serving_problems():
@@ -314,16 +427,18 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
         store = Store(settings.database_url, pool_size=1)
         try:
             current, head = await migrate.current_revision(store.engine), migrate.head_revision()
-            if current == head:
-                return None
-            if settings.sqlite:
+            if current != head:
+                if not settings.sqlite:
+                    return (
+                        f"the database is at revision {current or 'none'} but the code needs "
+                        f"{head}: run `python -m api migrate` first"
+                    )
                 # The embedded default keeps itself current; PostgreSQL is upgraded on purpose.
                 await migrate.upgrade(store.engine)
-                return None
-            return (
-                f"the database is at revision {current or 'none'} but the code needs {head}: "
-                "run `python -m api migrate` first"
-            )
+            if settings.seed:
+                # SEED (on under `make run`): a newcomer's database starts with people in it.
+                await _seed_demo(store, settings, seed=1, members=demo.DEFAULT_MEMBERS, force=False)
+            return None
         finally:
             await store.dispose()
 

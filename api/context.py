@@ -44,31 +44,14 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, *, clock: Clock = utc_now) -> Runtime:
         store = Store(settings.database_url, pool_size=settings.db_pool_size, clock=clock)
-        ledger = LedgerPolicy(
-            welcome_karma=settings.welcome_karma,
-            iou_value=settings.iou_value,
-            max_ious_owed=settings.max_ious_owed,
-            broker_share=settings.broker_share,
-            broker_weekly_cap=settings.broker_weekly_cap,
-        )
         return cls(
             settings=settings,
             store=store,
             tokens=Tokens(settings, store.clock),
-            passwords=Passwords(
-                time_cost=settings.argon2_time_cost,
-                memory_cost_kib=settings.argon2_memory_kib,
-                parallelism=settings.argon2_parallelism,
-            ),
-            auth_policy=AuthPolicy(
-                refresh_ttl=settings.refresh_token_ttl,
-                max_failed_logins=settings.login_max_failures,
-                lockout=settings.login_lockout,
-                failure_window=settings.login_failure_window,
-                welcome_karma=settings.welcome_karma,
-            ),
-            market_policy=MarketPolicy(max_open_requests=settings.max_open_requests, ledger=ledger),
-            ledger_policy=ledger,
+            passwords=passwords_of(settings),
+            auth_policy=auth_policy_of(settings),
+            market_policy=market_policy_of(settings),
+            ledger_policy=ledger_policy_of(settings),
             broker=create_broker(
                 settings.broker_url, channel_prefix=settings.broker_channel_prefix
             ),
@@ -80,6 +63,44 @@ class Runtime:
                 lease=settings.webhook_timeout * 2 + dt.timedelta(seconds=5),
             ),
         )
+
+
+def passwords_of(settings: Settings) -> Passwords:
+    """Return the password hasher at the configured argon2id cost."""
+    return Passwords(
+        time_cost=settings.argon2_time_cost,
+        memory_cost_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def auth_policy_of(settings: Settings) -> AuthPolicy:
+    """Return the configured sessions, log-in throttling and welcome grant."""
+    return AuthPolicy(
+        refresh_ttl=settings.refresh_token_ttl,
+        max_failed_logins=settings.login_max_failures,
+        lockout=settings.login_lockout,
+        failure_window=settings.login_failure_window,
+        welcome_karma=settings.welcome_karma,
+    )
+
+
+def ledger_policy_of(settings: Settings) -> LedgerPolicy:
+    """Return the configured karma flows and caps on credit."""
+    return LedgerPolicy(
+        welcome_karma=settings.welcome_karma,
+        iou_value=settings.iou_value,
+        max_ious_owed=settings.max_ious_owed,
+        broker_share=settings.broker_share,
+        broker_weekly_cap=settings.broker_weekly_cap,
+    )
+
+
+def market_policy_of(settings: Settings) -> MarketPolicy:
+    """Return the configured limits on help requests."""
+    return MarketPolicy(
+        max_open_requests=settings.max_open_requests, ledger=ledger_policy_of(settings)
+    )
 
 
 class Context:

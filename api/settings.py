@@ -86,6 +86,8 @@ class Settings:
     webhook_retention: dt.timedelta = dt.timedelta(days=30)
     webhook_allowed_networks: tuple[Network, ...] = ()
     webhook_concurrency: int = 16
+    # Seed the demo network at start when the database holds no members (make run sets it).
+    seed: bool = False
 
     @property
     def production(self) -> bool:
@@ -236,6 +238,7 @@ class Settings:
                 () if environment == "production" else _networks("127.0.0.0/8,::1"),
             ),
             webhook_concurrency=read("WEBHOOK_CONCURRENCY", _int_between(1, 1000), 16),
+            seed=read("SEED", _boolean, False),
         )
         if settings.jwt_algorithm != "HS256" and settings.jwt_private_key_file is None:
             problems.append(
