@@ -69,6 +69,8 @@ def configure(level: str, fmt: str = "json") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every webhook POST at INFO; deliveries have their own log (the attempts).
+    logging.getLogger("httpx").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 class RequestIdMiddleware:

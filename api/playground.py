@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from domain.demo.seeding import DEMO_PASSWORD
+
 __all__ = [
     "ASSETS",
     "ASSET_URL_PREFIX",
@@ -413,89 +415,116 @@ _AUTH_SELECTION: Final = """{
     }
   }"""
 
-_BEARER_HEADERS: Final = json.dumps({"Authorization": "Bearer <paste accessToken>"}, indent=2)
 
+_ERRORS: Final = "    userErrors {\n      field\n      code\n      message\n    }\n"
+
+
+def _bearer(who: str) -> str:
+    return json.dumps({"Authorization": f"Bearer <paste {who}'s accessToken>"}, indent=2)
+
+
+def _tab(
+    query: str, variables: dict[str, object] | None = None, who: str | None = None
+) -> dict[str, str]:
+    tab = {"query": query}
+    if variables is not None:
+        tab["variables"] = json.dumps(variables, indent=2)
+    if who is not None:
+        tab["headers"] = _bearer(who)
+    return tab
+
+
+def _log_in(number: int, handle: str, why: str) -> dict[str, str]:
+    return _tab(
+        f"# {number}. {why}\n"
+        "# Copy accessToken from the result into the Headers pane of the tabs that follow.\n"
+        "mutation LogIn($email: String!, $password: String!) {\n"
+        f"  logIn(input: {{email: $email, password: $password}}) {_AUTH_SELECTION}\n"
+        "}\n",
+        {"email": f"{handle}@example.com", "password": DEMO_PASSWORD},
+    )
+
+
+# The journey of README.md's Tour, on the demo network (`python -m api seed`; `make run`
+# seeds a new database): Carol asks, Alice is offered it, finds her way, helps, is paid.
 EXAMPLE_TABS: Final[list[dict[str, str]]] = [
-    {
-        "query": (
-            "# 1. Create an account. Copy accessToken from the result for the next tabs.\n"
-            "mutation SignUp($input: SignUpInput!) {\n"
-            f"  signUp(input: $input) {_AUTH_SELECTION}\n"
-            "}\n"
-        ),
-        "variables": json.dumps(
-            {
-                "input": {
-                    "email": "ada@example.com",
-                    "password": "correct horse battery",
-                    "displayName": "Ada Lovelace",
-                    "handle": "ada",
-                }
-            },
-            indent=2,
-        ),
-    },
-    {
-        "query": (
-            "# 2. Log in again later with the same credentials.\n"
-            "mutation LogIn($email: String!, $password: String!) {\n"
-            f"  logIn(input: {{email: $email, password: $password}}) {_AUTH_SELECTION}\n"
-            "}\n"
-        ),
-        "variables": json.dumps(
-            {"email": "ada@example.com", "password": "correct horse battery"}, indent=2
-        ),
-    },
-    {
-        "query": (
-            "# 3. Who am I? Paste the accessToken into the Headers pane below.\n"
-            "query Viewer {\n"
-            "  viewer {\n"
-            "    id\n"
-            "    handle\n"
-            "    displayName\n"
-            "    headline\n"
-            "    skills {\n"
-            "      slug\n"
-            "      label\n"
-            "    }\n"
-            "  }\n"
-            "}\n"
-        ),
-        "headers": _BEARER_HEADERS,
-    },
-    {
-        "query": (
-            "# 4. Edit your profile (needs the Authorization header too).\n"
-            "mutation UpdateProfile($input: UpdateProfileInput!) {\n"
-            "  updateProfile(input: $input) {\n"
-            "    member {\n"
-            "      id\n"
-            "      headline\n"
-            "      skills {\n"
-            "        slug\n"
-            "        label\n"
-            "      }\n"
-            "    }\n"
-            "    userErrors {\n"
-            "      field\n"
-            "      code\n"
-            "      message\n"
-            "    }\n"
-            "  }\n"
-            "}\n"
-        ),
-        "variables": json.dumps(
-            {
-                "input": {
-                    "headline": "Analytical engines, search visibility and Python",
-                    "skills": ["Python", "SEO"],
-                }
-            },
-            indent=2,
-        ),
-        "headers": _BEARER_HEADERS,
-    },
+    _log_in(1, "carol", "Carol signs in (every demo account has this password)."),
+    _tab(
+        "# 2. Carol asks her network for SEO help, with a bounty of 10 karma.\n"
+        "mutation Ask($input: PostHelpRequestInput!) {\n"
+        "  postHelpRequest(input: $input) {\n"
+        "    helpRequest {\n      id\n      title\n      status\n      bounty\n    }\n"
+        + _ERRORS
+        + "  }\n}\n",
+        {
+            "input": {
+                "title": "An SEO review of our launch page",
+                "details": "We launch in two weeks and rank for nothing.",
+                "kind": "ADVICE",
+                "tags": ["SEO"],
+                "audience": {"scope": "NETWORK"},
+                "bounty": 10,
+            }
+        },
+        "Carol",
+    ),
+    _log_in(3, "alice", "Alice signs in: her skill is SEO, and she knows Carol through Bob."),
+    _tab(
+        "# 4. What the network offers Alice now, and why (the newest last). A phone gets the\n"
+        "# same live: subscription { opportunityAdded { ... } } over WebSocket.\n"
+        "query Opportunities {\n"
+        "  opportunities(last: 5) {\n"
+        "    edges {\n      cursor\n      node {\n        id\n        kind\n        score\n"
+        "        reasons {\n          code\n          label\n        }\n"
+        "        subject {\n          ... on HelpRequest {\n            id\n            title\n"
+        "            author {\n              id\n              handle\n            }\n"
+        "          }\n        }\n      }\n    }\n  }\n}\n",
+        None,
+        "Alice",
+    ),
+    _tab(
+        "# 5. Alice's warm way to Carol (paste Carol's id from tab 4's author).\n"
+        "query Paths($to: ID!) {\n"
+        "  introPaths(to: $to) {\n    strength\n    hops {\n      handle\n"
+        "      displayName\n    }\n  }\n}\n",
+        {"to": "<Carol's id>"},
+        "Alice",
+    ),
+    _tab(
+        "# 6. Alice offers her help (paste the help request's id).\n"
+        "mutation Offer($id: ID!) {\n"
+        '  offerHelp(input: {helpRequestId: $id, message: "Happy to look at it today"}) {\n'
+        "    offer {\n      id\n      status\n    }\n" + _ERRORS + "  }\n}\n",
+        {"id": "<help request id>"},
+        "Alice",
+    ),
+    _tab(
+        "# 7. Carol accepts the offer, then confirms the help and pays the bounty.\n"
+        "# A retry with the same idempotencyKey returns the first outcome, never pays twice.\n"
+        "mutation Accept($offer: ID!) {\n"
+        "  acceptOffer(input: {offerId: $offer}) {\n"
+        "    offer {\n      status\n    }\n" + _ERRORS + "  }\n}\n\n"
+        "mutation Complete($offer: ID!) {\n"
+        "  completeHelp(input: {offerId: $offer, settlement: BOUNTY,"
+        ' idempotencyKey: "tour-1"}) {\n'
+        "    offer {\n      status\n    }\n" + _ERRORS + "  }\n}\n",
+        {"offer": "<offer id>"},
+        "Carol",
+    ),
+    _tab(
+        "# 8. Alice's karma and reciprocity after it (run it as Carol too).\n"
+        "query Me {\n  viewer {\n    handle\n"
+        "    karma {\n      balance\n      available\n      held\n"
+        "      statement(first: 3) {\n        nodes {\n          change\n          reason\n"
+        "        }\n      }\n    }\n"
+        "    reciprocity {\n      band\n      helpGiven\n      helpReceived\n"
+        "      karmaEarned\n      karmaSpent\n    }\n"
+        "    ious(first: 5) {\n      nodes {\n        status\n        debtor {\n"
+        "          handle\n        }\n        creditor {\n          handle\n        }\n"
+        "      }\n    }\n  }\n}\n",
+        None,
+        "Alice",
+    ),
 ]
 
 

@@ -21,7 +21,6 @@ from domain.ledger.models import Iou, Transfer
 from domain.marketplace.models import HelpRequest, Offer
 from domain.members.models import Give, Goal, Member
 from domain.members.passwords import Passwords
-from domain.partners import service as partners
 from domain.network.models import (
     Circle,
     CircleMembership,
@@ -29,6 +28,7 @@ from domain.network.models import (
     MembershipStatus,
     Relationship,
 )
+from domain.partners import service as partners
 from domain.store import Store
 
 # Every demo account signs in with it; README.md and the commands print it.
