@@ -11,7 +11,7 @@ import datetime as dt
 
 import orjson
 import pytest
-from graphql import execute_subscription_event
+from graphql import ExecutionResult, execute_subscription_event
 
 from api.context import Context
 from api.documents import Documents
@@ -77,6 +77,7 @@ async def test_a_plain_selection_is_projected_exactly_as_graphql_core_executes_i
     executed = plan.executor.build_per_event_executor(value)
     executed.context_value = Context.verified(runtime, request_id="t", claims=None)
     result = execute_subscription_event(executed)
+    assert isinstance(result, ExecutionResult)  # plain attributes: nothing to await
     assert not result.errors
     projected = {"data": {plan.response_key: plan.project(value)}}
     assert orjson.dumps(projected) == orjson.dumps({"data": result.data})
