@@ -80,7 +80,7 @@ class StreamKey:
 
     query: str
     operation_name: str | None
-    variables: bytes
+    variables: str
     viewer_id: int | None
 
     @classmethod
@@ -95,7 +95,10 @@ class StreamKey:
             # Thousands of sockets send the same document: keep one copy of it.
             query=sys.intern(query) if len(query) <= CACHEABLE_DOCUMENT_CHARS else query,
             operation_name=operation_name,
-            variables=orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+            # Text, not orjson's bytes: those keep a 4 KiB buffer each, per subscription.
+            variables=orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode()
+            if variables
+            else "{}",
             viewer_id=claims.member_id if claims else None,
         )
 
@@ -164,7 +167,7 @@ class Fanout:
         self._streams: dict[StreamKey, Stream] = {}
         self._channels: dict[str, list[Stream]] = {}
         self._unwatch: dict[str, Callable[[], None]] = {}
-        self._plans: collections.OrderedDict[tuple[str, str | None, bytes], _Plan] = (
+        self._plans: collections.OrderedDict[tuple[str, str | None, str], _Plan] = (
             collections.OrderedDict()
         )
         self._pending: list[tuple[str, dict[str, Any]]] = []
