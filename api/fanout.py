@@ -220,13 +220,13 @@ class Fanout:
 
     async def close(self) -> None:
         """Stop everything (at shutdown)."""
+        self._pending.clear()  # so a cancelled flush starts no other
         tasks = [*self._starting, *([self._flusher] if self._flusher else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for stream in list(self._streams.values()):
             self._forget(stream)
-        self._pending.clear()
 
     # Starting
 

@@ -13,9 +13,10 @@ import orjson
 import pytest
 from graphql import ExecutionResult, execute_subscription_event
 
+from api import fanout as fanout_module
 from api.context import Context
 from api.documents import Documents
-from api.fanout import Fanout, StreamKey
+from api.fanout import SUBSCRIBER_QUEUE, Fanout, StreamKey
 from api.graphql.ids import node_id
 from api.graphql.opportunities import Opportunity
 from api.schema import build_schema
@@ -165,3 +166,31 @@ async def test_each_event_is_executed_once_per_distinct_selection(client, settin
             for socket, op_id in ((phone, "a"), (laptop, "b")):
                 await send(socket, {"id": op_id, "type": "complete"})
             await until(lambda: not served.fanout.streams and not runtime.broker.listening(channel))
+
+
+async def test_a_socket_too_far_behind_has_its_subscription_ended(
+    client, settings, runtime, monkeypatch
+):
+    if not settings.broker_url.startswith("memory"):
+        pytest.skip("Redis hands over a burst in parts: the writer may run between them")
+    # The flush never pauses here, so the socket's writer cannot run between pushes.
+    monkeypatch.setattr(fanout_module, "YIELD_EVERY", 10_000)
+    carol = await member(client, "carol")
+    channel = member_channel(node_id(carol["id"], "Member") or 0)
+    async with serving(settings, runtime) as served, socket_to(served) as socket:
+        await init(socket, carol["token"])
+        await subscribe(socket, "mine", "subscription { opportunityAdded { id } }")
+        await until(lambda: runtime.broker.listening(channel))
+
+        burst = [(channel, {"type": "opportunity.added", "opportunity": VALUES})] * 100
+        await runtime.broker.publish_many(burst)
+
+        kinds: list[str] = []
+        while not kinds or kinds[-1] == "next":
+            kinds.append((last := await receive_not(socket, "ping"))["type"])
+        assert kinds == ["next"] * SUBSCRIBER_QUEUE + ["error"]
+        assert last["payload"][0]["extensions"]["code"] == "SUBSCRIPTION_LAGGING"
+        await until(lambda: not served.fanout.streams)
+        # The socket itself goes on
+        await send(socket, {"type": "ping"})
+        assert await receive_not(socket, "ping") == {"type": "pong"}
