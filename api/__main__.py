@@ -457,6 +457,10 @@ def _serve(settings: Settings, host: str | None, port: int | None, reload: bool)
         log_config=None,
         access_log=False,
         ws_max_size=settings.ws_max_message_bytes,
+        # Compression would keep a zlib compressor and decompressor per socket (~50 KB,
+        # half an idle subscription) and deflate each push once per socket, for messages
+        # of a few hundred bytes: pushes go out as they are, the same bytes to every socket.
+        ws_per_message_deflate=False,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import secrets
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -32,6 +32,10 @@ log = logging.getLogger("rapport.realtime")
 LISTENER_QUEUE = 256
 """Messages a listener may fall behind by before the oldest are dropped."""
 
+Watcher = Callable[[str, dict[str, Any]], None]
+"""Called with each message of a watched channel, as it arrives: ``(channel, message)``."""
+_Sink = asyncio.Queue[dict[str, Any] | None] | Watcher
+
 
 class Broker:
     """Publish JSON messages on named channels; listen to a channel from this process.
@@ -40,9 +44,13 @@ class Broker:
     alone, which is all the embedded default (one process) needs.
     """
 
+    _remote = False  # whether channels must be subscribed to elsewhere (``_subscribe``)
+
     def __init__(self) -> None:
-        self._listeners: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+        # Each channel's local listeners: queues (``listen``) and callbacks (``watch``).
+        self._listeners: dict[str, set[_Sink]] = {}
         self._closed = False
+        self._pending_subscribes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Get ready to publish and listen (the app's lifespan calls it once)."""
@@ -51,13 +59,21 @@ class Broker:
     async def close(self) -> None:
         """Stop: every listener's iterator ends."""
         self._closed = True
-        for queues in self._listeners.values():
-            for queue in queues:
-                _offer(queue, None)
+        for sinks in self._listeners.values():
+            for sink in sinks:
+                if isinstance(sink, asyncio.Queue):
+                    _offer(sink, None)
+        for task in list(self._pending_subscribes):
+            task.cancel()
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         """Send a JSON-serialisable message to every listener of the channel, anywhere."""
         self._deliver(channel, orjson.dumps(message))
+
+    async def publish_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Publish many ``(channel, message)`` at once (one round trip where it can)."""
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     def listen(self, channel: str) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the messages published on the channel from now on; close it to stop.
@@ -67,6 +83,25 @@ class Broker:
         channel is released at once. Listeners share each message: treat it as read-only.
         """
         return self._listen(channel)
+
+    def watch(self, channel: str, watcher: Watcher) -> Callable[[], None]:
+        """Call ``watcher(channel, message)`` for each message on the channel from now on,
+        synchronously as it arrives (no task, no queue); return the function that stops it.
+
+        For a caller that keeps thousands of channels (the fan-out): a watcher must not
+        block; it queues what it has to do. Watchers share each message: read-only.
+        """
+        first = channel not in self._listeners
+        self._listeners.setdefault(channel, set()).add(watcher)
+        if first and self._remote:
+            task = asyncio.get_running_loop().create_task(self._subscribe(channel))
+            self._pending_subscribes.add(task)
+            task.add_done_callback(self._pending_subscribes.discard)
+
+        def unwatch() -> None:
+            self._release(channel, watcher)
+
+        return unwatch
 
     def listening(self, channel: str) -> bool:
         """Whether a message published now on the channel reaches a listener here."""
@@ -89,17 +124,20 @@ class Broker:
                     return
                 yield message
         finally:
-            queues = self._listeners.get(channel)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    del self._listeners[channel]
-                    self._unsubscribe(channel)
+            self._release(channel, queue)
+
+    def _release(self, channel: str, sink: _Sink) -> None:
+        sinks = self._listeners.get(channel)
+        if sinks is not None and sink in sinks:
+            sinks.discard(sink)
+            if not sinks:
+                del self._listeners[channel]
+                self._unsubscribe(channel)
 
     def _deliver(self, channel: str, data: bytes) -> None:
         """Hand one message, parsed once, to every local listener of its channel."""
-        queues = self._listeners.get(channel)
-        if not queues:
+        sinks = self._listeners.get(channel)
+        if not sinks:
             return
         try:
             message = orjson.loads(data)
@@ -109,9 +147,17 @@ class Broker:
         if not isinstance(message, dict):
             log.warning("dropped a message on %s that is not a JSON object", channel)
             return
-        for queue in queues:
-            if not _offer(queue, message):
-                log.warning("a listener on %s fell behind: its oldest message was dropped", channel)
+        for sink in list(sinks):
+            if isinstance(sink, asyncio.Queue):
+                if not _offer(sink, message):
+                    log.warning(
+                        "a listener on %s fell behind: its oldest message was dropped", channel
+                    )
+                continue
+            try:
+                sink(channel, message)
+            except Exception:
+                log.exception("a watcher of %s failed", channel)
 
     async def _subscribe(self, channel: str) -> None:
         """Start receiving the channel from elsewhere (nothing to do in one process)."""
@@ -122,6 +168,8 @@ class Broker:
 
 class RedisBroker(Broker):
     """Redis pub/sub: one connection per process for every channel listened to here."""
+
+    _remote = True
 
     def __init__(
         self,
@@ -178,6 +226,20 @@ class RedisBroker(Broker):
             await self._publisher.publish(self._prefix + channel, data)
         except (RedisError, OSError) as error:
             log.warning("could not publish on %s, the push is lost: %s", channel, error)
+
+    async def publish_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        # One pipeline, one round trip: a fan-out of thousands does not wait on each.
+        pipeline = self._publisher.pipeline(transaction=False)
+        count = 0
+        for channel, message in messages:
+            pipeline.publish(self._prefix + channel, orjson.dumps(message))
+            count += 1
+        if not count:
+            return
+        try:
+            await pipeline.execute()
+        except (RedisError, OSError) as error:
+            log.warning("could not publish %d message(s), the pushes are lost: %s", count, error)
 
     def listening(self, channel: str) -> bool:
         return super().listening(channel) and self._prefix + channel in self._confirmed

@@ -4,7 +4,10 @@ mutations and subscriptions) and ``graphql-ws`` (legacy; subscriptions only).
 The caller signs in with ``{"authorization": "Bearer <token>"}`` in ``connection_init``,
 checked as over HTTP (token, then session); the socket is closed when that token expires.
 Subscriptions run through the process's fan-out (see ``api.fanout``): one execution per
-distinct subscription, whatever the number of sockets that asked for it.
+distinct subscription, whatever the number of sockets that asked for it. An idle socket
+costs one task (the one that reads it) and two timers (keep-alive, token expiry); a push
+is queued on the socket and written by a task that lives only while there is something
+to write.
 
 Close codes (README, "Subscriptions"): 4400 malformed message, 4401 subscribe before
 ``connection_ack`` or access token expired, 4403 bad token, 4406 no supported subprotocol,
@@ -15,6 +18,7 @@ Close codes (README, "Subscriptions"): 4400 malformed message, 4401 subscribe be
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -29,7 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from api.context import Context, Runtime
 from api.documents import Documents, coded
 from api.errors import Unauthenticated, mask
-from api.fanout import Ended, Fanout, StreamKey, Subscriber
+from api.fanout import LAGGING, SUBSCRIBER_QUEUE, Ended, Fanout, Stream, StreamKey
 from api.tokens import Claims
 
 log = logging.getLogger("rapport.websocket")
@@ -96,7 +100,56 @@ class _Close(Exception):
         self.reason = reason
 
 
+class _Subscription:
+    """One operation's share of a fan-out stream (see ``api.fanout.Subscriber``)."""
+
+    __slots__ = ("connection", "op_id", "stream")
+
+    def __init__(self, connection: _Connection, op_id: str) -> None:
+        self.connection = connection
+        self.op_id = op_id
+        self.stream: Stream | None = None
+
+    def offer(self, item: str | Ended) -> None:
+        connection = self.connection
+        if isinstance(item, str):
+            if not connection.lagging():
+                # The result was serialised once for every subscriber: only wrap it.
+                kind = "data" if connection.legacy else "next"
+                connection.enqueue(connection.envelope(self.op_id, kind) + item + "}")
+                return
+            # Its socket cannot keep up: end it rather than hold the others back or grow.
+            item = LAGGING
+            if self.stream is not None:
+                connection.endpoint.fanout.leave(self.stream, self)
+        if connection.operations.get(self.op_id) is self:
+            del connection.operations[self.op_id]
+        if item.errors is not None:
+            connection.enqueue(connection.errors_message(self.op_id, orjson.loads(item.errors)))
+        else:
+            connection.enqueue(orjson.dumps({"id": self.op_id, "type": "complete"}).decode())
+
+
 class _Connection:
+    __slots__ = (
+        "_drainer",
+        "_expiry_timer",
+        "_outbox",
+        "_ping_timer",
+        "_sending",
+        "acknowledged",
+        "background",
+        "claims",
+        "closed",
+        "endpoint",
+        "initialised",
+        "legacy",
+        "operations",
+        "request_id",
+        "runtime",
+        "websocket",
+    )
+
     def __init__(
         self, endpoint: GraphQLWebSocket, websocket: WebSocket, protocol: str, request_id: str
     ) -> None:
@@ -109,9 +162,15 @@ class _Connection:
         self.initialised = False
         self.acknowledged = False
         self.closed = False
-        self.operations: dict[str, asyncio.Task[None]] = {}
-        self.background: list[asyncio.Task[None]] = []
+        # Queries and mutations run as tasks; subscriptions are entries of the fan-out.
+        self.operations: dict[str, asyncio.Task[None] | _Subscription] = {}
+        self.background: set[asyncio.Task[None]] = set()
         self._sending = asyncio.Lock()
+        # Pushes waiting for the socket, and the task writing them (only while there are).
+        self._outbox: collections.deque[str] | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._expiry_timer: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -147,11 +206,22 @@ class _Connection:
                 await self.websocket.close(code=code, reason=reason)
 
     async def _stop_everything(self) -> None:
-        tasks = [*self.operations.values(), *self.background]
+        for timer in (self._ping_timer, self._expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        tasks = [*self.background]
+        if self._drainer is not None:
+            tasks.append(self._drainer)
+        for operation in list(self.operations.values()):
+            if isinstance(operation, asyncio.Task):
+                tasks.append(operation)
+            else:
+                self._leave(operation)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.operations.clear()
+        self._outbox = None
 
     async def _receive(self, raw: Mapping[str, Any]) -> None:
         text = raw.get("text")
@@ -181,7 +251,7 @@ class _Connection:
             await self._init(message.get("payload"))
             await self._send({"type": "connection_ack"})
             self.acknowledged = True
-            self._in_background(self._ping_forever({"type": "ping"}))
+            self._ping_later()
         elif kind == "ping":
             await self._send({"type": "pong"})
         elif kind == "pong":
@@ -214,7 +284,7 @@ class _Connection:
             await self._send({"type": "connection_ack"})
             await self._send({"type": "ka"})
             self.acknowledged = True
-            self._in_background(self._ping_forever({"type": "ka"}))
+            self._ping_later()
         elif kind == "start":
             if not self.acknowledged:
                 raise _Close(4401, "Unauthorized")
@@ -251,7 +321,7 @@ class _Connection:
         except Unauthenticated as error:
             raise _Close(4403, f"Forbidden: {error.message}") from None
         if self.claims is not None:
-            self._in_background(self._expire_with_token())
+            self._check_expiry()
 
     async def _start(self, op_id: str, payload: dict[str, Any]) -> None:
         if len(self.operations) >= self.endpoint.max_subscriptions:
@@ -276,17 +346,18 @@ class _Connection:
             await self._send_errors(op_id, [error.formatted])
             return
         if operation.operation is OperationType.SUBSCRIPTION:
-            subscriber = self.endpoint.fanout.join(
+            subscription = _Subscription(self, op_id)
+            self.operations[op_id] = subscription
+            subscription.stream = self.endpoint.fanout.join(
                 StreamKey.of(query, operation_name, variables, self.claims),
+                subscription,
                 document=prepared.document,
                 variables=variables,
                 claims=self.claims,
                 request_id=self.request_id,
             )
-            task = asyncio.create_task(self._push(op_id, subscriber))
-            # A callback, not a `finally`: a task cancelled before it starts runs no code.
-            task.add_done_callback(lambda _: self.endpoint.fanout.leave(subscriber))
-        elif self.legacy:
+            return
+        if self.legacy:
             error = coded(
                 GraphQLError(
                     "graphql-ws runs subscriptions only: use HTTP or graphql-transport-ws"
@@ -301,19 +372,6 @@ class _Connection:
             )
         self.operations[op_id] = task
         task.add_done_callback(lambda done: self._forget(op_id, done))
-
-    async def _push(self, op_id: str, subscriber: Subscriber) -> None:
-        prefix = self._envelope(op_id, "data" if self.legacy else "next")
-        while True:
-            item = await subscriber.next()
-            if isinstance(item, Ended):
-                if item.errors is not None:
-                    await self._send_errors(op_id, orjson.loads(item.errors))
-                else:
-                    await self._send({"id": op_id, "type": "complete"})
-                return
-            # The result was serialised once for every subscriber: only wrap it.
-            await self._send_text(prefix + item + "}")
 
     async def _execute_once(
         self,
@@ -338,16 +396,25 @@ class _Connection:
         await self._send({"id": op_id, "type": "complete"})
 
     def _stop(self, op_id: Any) -> None:
-        task = self.operations.pop(op_id, None) if isinstance(op_id, str) else None
-        if task is not None:
-            task.cancel()
+        operation = self.operations.pop(op_id, None) if isinstance(op_id, str) else None
+        if isinstance(operation, asyncio.Task):
+            operation.cancel()
+        elif operation is not None:
+            self._leave(operation)
 
     async def _stop_and_wait(self, op_id: str) -> None:
-        task = self.operations.pop(op_id, None)
-        if task is not None:
-            task.cancel()
+        operation = self.operations.pop(op_id, None)
+        if isinstance(operation, asyncio.Task):
+            operation.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await operation
+        elif operation is not None:
+            self._leave(operation)
+
+    def _leave(self, subscription: _Subscription) -> None:
+        if subscription.stream is not None:
+            self.endpoint.fanout.leave(subscription.stream, subscription)
+            subscription.stream = None
 
     def _forget(self, op_id: str, task: asyncio.Task[None]) -> None:
         if self.operations.get(op_id) is task:
@@ -361,35 +428,73 @@ class _Connection:
             )
 
     def _in_background(self, coroutine: Any) -> None:
-        self.background.append(asyncio.create_task(coroutine))
+        task = asyncio.create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
-    async def _ping_forever(self, ping: dict[str, Any]) -> None:
+    def _ping_later(self) -> None:
         # Keeps idle connections open through proxies; graphql-ws clients answer by
-        # themselves. Dead peers are found by uvicorn's WebSocket-level pings.
-        while not self.closed:
-            await asyncio.sleep(self.endpoint.ping_interval)
-            await self._send(ping)
+        # themselves. Dead peers are found by uvicorn's WebSocket-level pings. A timer,
+        # not a task: thousands of idle sockets each hold one.
+        loop = asyncio.get_running_loop()
+        self._ping_timer = loop.call_later(self.endpoint.ping_interval, self._ping)
 
-    async def _expire_with_token(self) -> None:
-        while not self.closed:
-            if self._expired():
-                await self.close(4401, "Unauthorized: the access token expired")
-                return
-            assert self.claims is not None
-            remaining = (self.claims.expires_at - self.runtime.store.clock()).total_seconds()
-            await asyncio.sleep(min(max(remaining, 0.01), EXPIRY_RECHECK_SECONDS))
+    def _ping(self) -> None:
+        if self.closed:
+            return
+        self.enqueue('{"type":"ka"}' if self.legacy else '{"type":"ping"}')
+        self._ping_later()
+
+    def _check_expiry(self) -> None:
+        self._expiry_timer = None
+        if self.closed:
+            return
+        if self._expired():
+            self._in_background(self.close(4401, "Unauthorized: the access token expired"))
+            return
+        assert self.claims is not None
+        remaining = (self.claims.expires_at - self.runtime.store.clock()).total_seconds()
+        self._expiry_timer = asyncio.get_running_loop().call_later(
+            min(max(remaining, 0.01), EXPIRY_RECHECK_SECONDS), self._check_expiry
+        )
 
     def _expired(self) -> bool:
         assert self.claims is not None
         return self.claims.expires_at <= self.runtime.store.clock()
 
     async def _send_errors(self, op_id: str, errors: list[Any]) -> None:
+        await self._send_text(self.errors_message(op_id, errors))
+
+    def errors_message(self, op_id: str, errors: list[Any]) -> str:
         # graphql-transport-ws: a list of errors; the legacy protocol: one error object.
         payload = errors[0] if self.legacy and errors else errors
-        await self._send({"id": op_id, "type": "error", "payload": payload})
+        return orjson.dumps({"id": op_id, "type": "error", "payload": payload}).decode()
 
-    def _envelope(self, op_id: str, kind: str) -> str:
+    @staticmethod
+    def envelope(op_id: str, kind: str) -> str:
         return '{"id":' + orjson.dumps(op_id).decode() + ',"type":"' + kind + '","payload":'
+
+    def lagging(self) -> bool:
+        """Whether this socket is too far behind to be given more pushes."""
+        return self._outbox is not None and len(self._outbox) >= SUBSCRIBER_QUEUE
+
+    def enqueue(self, text: str) -> None:
+        """Send this text after what is queued, without waiting (pushes, keep-alives)."""
+        if self.closed:
+            return
+        if self._outbox is None:
+            self._outbox = collections.deque()
+        self._outbox.append(text)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox and not self.closed:
+                await self._send_text(self._outbox.popleft())
+        finally:
+            self._drainer = None
+            self._outbox = None  # an idle socket holds no queue
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self._send_text(orjson.dumps(message).decode())

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from api import webhooks
@@ -34,6 +34,7 @@ from domain.store import Store, Transaction
 log = logging.getLogger("rapport.worker")
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+PublishMany = Callable[[Iterable[tuple[str, dict[str, Any]]]], Awaitable[None]]
 
 # Events that change what the author of a help request sees of it (offers and status).
 HELP_REQUEST_CHANGES = frozenset(
@@ -77,6 +78,8 @@ class Worker:
     poll_seconds: float = 1.0
     # Most events one consumer handles in a row before the others get their turn.
     batch: int = 100
+    # Publishes an event's notices at once (a burst of thousands: one Redis round trip).
+    publish_many: PublishMany | None = None
     # Makes the attempts of the deliveries the webhooks consumer writes.
     dispatcher: Dispatcher | None = None
 
@@ -99,11 +102,21 @@ class Worker:
                 if done is None:
                     break
                 handled += 1
-                for notice in done.notices:
-                    await self._publish(notice)
+                if self.publish_many is not None and len(done.notices) > 1:
+                    await self._publish_all(done.notices)
+                else:
+                    for notice in done.notices:
+                        await self._publish(notice)
                 if consumer is WEBHOOKS and self.dispatcher is not None:
                     self.dispatcher.wake()
         return handled
+
+    async def _publish_all(self, notices: Sequence[Notice]) -> None:
+        assert self.publish_many is not None
+        try:
+            await self.publish_many((notice.channel, notice.message) for notice in notices)
+        except Exception:  # a broker outage degrades pushes, never the worker
+            log.exception("could not publish %d notices", len(notices))
 
     async def _publish(self, notice: Notice) -> None:
         try:
@@ -159,6 +172,7 @@ def worker_for(runtime: Runtime) -> Worker:
             )
         ),
         poll_seconds=settings.worker_poll_interval.total_seconds(),
+        publish_many=runtime.broker.publish_many,
         dispatcher=dispatcher_for(runtime),
     )
 

@@ -53,6 +53,7 @@ async def serving(settings: Settings, runtime: Runtime) -> AsyncIterator[Served]
         access_log=False,
         lifespan="on",
         ws_max_size=settings.ws_max_message_bytes,
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

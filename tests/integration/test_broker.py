@@ -70,6 +70,37 @@ async def test_memory_delivers_to_the_listeners_of_a_channel_only():
         assert not broker.listening("member:1")
 
 
+@pytest.mark.parametrize("url", ["memory://", "redis"])
+async def test_a_watcher_is_called_with_each_message_and_many_go_out_at_once(url):
+    if url == "redis" and not REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    address = str(REDIS_URL) if url == "redis" else url
+    shared = prefix()
+    async with (
+        started(create_broker(address, channel_prefix=shared)) as publisher,
+        started(create_broker(address, channel_prefix=shared)) as receiver,
+    ):
+        one = publisher if url == "memory://" else receiver  # memory: one process only
+        seen: list[tuple[str, dict]] = []
+        stops = [
+            one.watch(f"member:{n}", lambda channel, message: seen.append((channel, message)))
+            for n in range(3)
+        ]
+        await until(lambda: all(one.listening(f"member:{n}") for n in range(3)))
+
+        sender = publisher
+        await sender.publish_many(
+            [(f"member:{n % 4}", {"type": "opportunity.added", "n": n}) for n in range(8)]
+        )
+
+        await until(lambda: len(seen) == 6)
+        assert [message["n"] for _, message in seen] == [0, 1, 2, 4, 5, 6]  # not member:3
+        assert seen[1] == ("member:1", {"type": "opportunity.added", "n": 1})
+        for stop in stops:
+            stop()
+        await until(lambda: not any(one.listening(f"member:{n}") for n in range(3)))
+
+
 async def test_publishing_refuses_what_is_not_json():
     async with started(create_broker("memory://")) as broker:
         with pytest.raises(TypeError):
@@ -154,6 +185,7 @@ async def test_redis_away_degrades_pushes_and_raises_nothing():
     # Nothing listens on port 1: every connection is refused at once.
     async with started(RedisBroker("redis://127.0.0.1:1/0", min_backoff=0.05)) as broker:
         await broker.publish("member:1", {"type": "opportunity.added"})  # logged, not raised
+        await broker.publish_many([("member:1", {"n": 1}), ("member:2", {"n": 2})])  # the same
         inbox = Inbox(broker, "member:1")
         await asyncio.sleep(0.3)
         assert not broker.listening("member:1")
