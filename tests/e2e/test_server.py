@@ -40,6 +40,8 @@ def _environment(tmp_path: Path, database_url: str) -> dict[str, str]:
         "ARGON2_PARALLELISM": "1",
         "LOG_FORMAT": "json",
         "PLAYGROUND_ASSETS_DIR": str(tmp_path / "no-assets"),
+        # A shell that exports SEED=1 must not seed the demo network into every test server.
+        "SEED": "0",
     }
 
 
