@@ -36,6 +36,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 DEMO_PASSWORD = "rapport-demo-network"
+FIRST_ASK = "An SEO review of our launch page"
+SECOND_ASK = "Which keywords should our pricing page target?"
+ALICES_ASK = "An intro to a product-marketing podcast host"
+OPEN_ASKS = """{ viewer { helpRequests(status: [OPEN, IN_PROGRESS], first: 50) {
+  nodes { id title status } } } }"""
+CANCEL = """mutation($id: ID!) { cancelHelpRequest(input: {helpRequestId: $id}) {
+  helpRequest { status } userErrors { code message } } }"""
 EVENT_TYPES = [
     "help_request.posted",
     "help.completed",
@@ -155,8 +162,14 @@ ACCEPT = """mutation($id: ID!) { acceptOffer(input: {offerId: $id}) {
   offer { status } userErrors { code message } } }"""
 COMPLETE = """mutation($input: CompleteHelpInput!) { completeHelp(input: $input) {
   offer { status } userErrors { code message } } }"""
-ADDED = """subscription { opportunityAdded { id cursor kind score
-  reasons { code label } subject { ... on HelpRequest { id title } } } }"""
+OPPORTUNITY = """id cursor kind score reasons { code label }
+  subject { ... on HelpRequest { id title } }"""
+ADDED = "subscription { opportunityAdded { " + OPPORTUNITY + " } }"
+MISSED = (
+    "query($after: String) { opportunities(after: $after, first: 100) { nodes { "
+    + OPPORTUNITY
+    + " } } }"
+)
 
 
 async def subscribe(ws_url: str, token: str) -> ClientConnection:
@@ -169,18 +182,41 @@ async def subscribe(ws_url: str, token: str) -> ClientConnection:
     return socket
 
 
-async def next_opportunity(socket: ClientConnection, request_id: str, seconds: float) -> Any:
-    """Return the pushed opportunity whose subject is this help request."""
-    async with asyncio.timeout(seconds):
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == "ping":
-                await socket.send(json.dumps({"type": "pong"}))
-                continue
-            expect(message["type"] == "next", f"unexpected message {message}")
-            opportunity = message["payload"]["data"]["opportunityAdded"]
-            if (opportunity["subject"] or {}).get("id") == request_id:
-                return opportunity
+async def next_opportunity(
+    socket: ClientConnection, member: Api, after: str | None, request_id: str, seconds: float
+) -> Any:
+    """Return the opportunity whose subject is this help request: pushed on the socket, or,
+    if it was held back, found the way a reconnecting client finds what it missed."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = json.loads(await socket.recv())
+                if message["type"] == "ping":
+                    await socket.send(json.dumps({"type": "pong"}))
+                    continue
+                expect(message["type"] == "next", f"unexpected message {message}")
+                opportunity = message["payload"]["data"]["opportunityAdded"]
+                if (opportunity["subject"] or {}).get("id") == request_id:
+                    say("pushed live over the WebSocket")
+                    return opportunity
+    except TimeoutError:
+        pass
+    missed = (await member(MISSED, after=after))["opportunities"]["nodes"]
+    found = next((o for o in missed if (o["subject"] or {}).get("id") == request_id), None)
+    if found is None:
+        raise Surprise(f"no opportunity for {request_id} within {seconds:g} s")
+    say(
+        "not pushed (the member's pushes for today, MAX_PUSHES_PER_DAY, are spent, or it is "
+        "their quiet hours): found with opportunities(after:), as after a reconnect"
+    )
+    return found
+
+
+async def newest_cursor(member: Api) -> str | None:
+    edges = (await member("{ opportunities(last: 1) { edges { cursor } } }"))["opportunities"][
+        "edges"
+    ]
+    return str(edges[-1]["cursor"]) if edges else None
 
 
 async def journey(url: str, password: str, seconds: float) -> None:
@@ -202,6 +238,15 @@ async def journey(url: str, password: str, seconds: float) -> None:
             ids[handle] = answer["viewer"]["id"]
             say(f"@{handle} is {ids[handle]}")
         alice, carol = members["alice"], members["carol"]
+        # An earlier run that stopped half-way may have left its asks open: close them.
+        left = 0
+        for member in (alice, carol):
+            for ask in (await member(OPEN_ASKS))["viewer"]["helpRequests"]["nodes"]:
+                if ask["title"] in (FIRST_ASK, SECOND_ASK, ALICES_ASK):
+                    await member.mutate("cancelHelpRequest", CANCEL, id=ask["id"])
+                    left += 1
+        if left:
+            say(f"closed {left} ask(s) an earlier, unfinished run left open")
         # Matching respects each member's help budget and quiet hours: Alice opens hers, so
         # the journey may be run again and again, at any hour.
         await alice.mutate(
@@ -246,12 +291,13 @@ async def journey(url: str, password: str, seconds: float) -> None:
         before = {name: (await members[name](ME))["viewer"] for name in ("alice", "carol")}
 
         step("4. Carol asks her network for SEO help, with a bounty of 10 karma")
+        since = await newest_cursor(alice)
         ask = (
             await carol.mutate(
                 "postHelpRequest",
                 ASK,
                 input={
-                    "title": "An SEO review of our launch page",
+                    "title": FIRST_ASK,
                     "details": "We launch in two weeks and rank for nothing.",
                     "kind": "ADVICE",
                     "tags": ["SEO"],
@@ -263,8 +309,8 @@ async def journey(url: str, password: str, seconds: float) -> None:
         )["helpRequest"]
         say(f"posted {ask['id']}: {ask['title']!r}")
 
-        step("5. Alice is pushed the opportunity, with its reasons")
-        pushed = await next_opportunity(socket, ask["id"], seconds)
+        step("5. Alice is offered the opportunity live, with its reasons")
+        pushed = await next_opportunity(socket, alice, since, ask["id"], seconds)
         reasons = {(r["code"], r["label"].lower()) for r in pushed["reasons"]}
         say(
             f"{pushed['kind']} (score {pushed['score']:.2f}): "
@@ -327,12 +373,13 @@ async def journey(url: str, password: str, seconds: float) -> None:
         )
 
         step("9. A second help, settled with an IOU")
+        since = await newest_cursor(alice)
         second = (
             await carol.mutate(
                 "postHelpRequest",
                 ASK,
                 input={
-                    "title": "Which keywords should our pricing page target?",
+                    "title": SECOND_ASK,
                     "kind": "ADVICE",
                     "tags": ["SEO"],
                     "audience": {"scope": "NETWORK"},
@@ -340,8 +387,8 @@ async def journey(url: str, password: str, seconds: float) -> None:
                 },
             )
         )["helpRequest"]
-        await next_opportunity(socket, second["id"], seconds)
-        say(f"Alice is pushed {second['title']!r} too")
+        await next_opportunity(socket, alice, since, second["id"], seconds)
+        say(f"Alice is offered {second['title']!r} too")
         offer = (await alice.mutate("offerHelp", OFFER, id=second["id"]))["offer"]
         await carol.mutate("acceptOffer", ACCEPT, id=offer["id"])
         await carol.mutate(
@@ -364,7 +411,7 @@ async def journey(url: str, password: str, seconds: float) -> None:
                 "postHelpRequest",
                 ASK,
                 input={
-                    "title": "An intro to a product-marketing podcast host",
+                    "title": ALICES_ASK,
                     "kind": "INTRO",
                     "tags": ["podcasting"],
                     "audience": {"scope": "NETWORK"},

@@ -33,6 +33,7 @@ def test_the_journey_passes_against_a_seeded_server(tmp_path: Path):
     assert journey.returncode == 0, journey.stdout + journey.stderr + log[-3000:]
     out = journey.stdout
     for line in (
+        "pushed live over the WebSocket",
         "SKILL_MATCH seo",
         "VIA bob",
         "alice → bob → carol",
