@@ -16,10 +16,10 @@ import dataclasses
 import datetime as dt
 import enum
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, union, union_all
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,7 +45,8 @@ from domain.network.models import (
     Connection,
     MembershipStatus,
 )
-from domain.network.paths import tie_strength
+from domain.network.paths import decayed, tie_strength
+from domain.store import UTCDateTime
 
 FIRST = 20
 MAX_FIRST = 50
@@ -55,6 +56,9 @@ BUDGET_WINDOW = dt.timedelta(days=7)
 _MINE = aliased(Connection, name="author_ties")
 _THEIRS = aliased(Connection, name="broker_ties")
 _AUTHOR_CIRCLES = aliased(CircleMembership, name="author_circles")
+_BROKER = aliased(Member, name="brokers")
+# The profiles a connection may see: the brokers a 2nd-degree path may name.
+_SHOWN_TO_CONNECTIONS = [v for v in Visibility if can_see(v, Relation.CONNECTION)]
 
 
 class ReasonCode(enum.Enum):
@@ -261,41 +265,37 @@ async def suggest_audience(
 
 
 async def network_matches(
-    session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
+    session: AsyncSession,
+    *,
+    author_id: int,
+    tag_ids: list[int],
+    now: dt.datetime,
+    among: Collection[int] | None = None,
 ) -> tuple[dict[int, float], dict[int, list[tuple[int, float]]]]:
     """Return the author's matching 1st degree (their tie's strength now) and matching 2nd
     degree (each mutual connection and the path's weaker tie now); two statements.
 
-    Each tie is decayed from its connection row's own snapshot and last contact: the second
-    degree reads thousands of ties next to a hub, without joining their relationships.
+    ``among``: the 2nd degree only among these members (none: no second statement). Each
+    tie is decayed from its connection row's own snapshot and last contact, without joining
+    their relationships.
     """
     mine, theirs = _MINE, _THEIRS
-    blocked = union(
-        select(Block.blocked_id).where(Block.blocker_id == author_id),
-        select(Block.blocker_id).where(Block.blocked_id == author_id),
-    )
-    matching = union(
-        select(MemberTag.member_id).where(
-            MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
-        ),
-        select(Give.member_id).where(Give.tag_id.in_(tag_ids)),
-        select(Goal.member_id)
-        .join(GoalTag, GoalTag.goal_id == Goal.id)
-        .where(GoalTag.tag_id.in_(tag_ids), Goal.status == GoalStatus.ACTIVE),
-    )
+    blocked = _blocked_with(author_id)
+    matching = _held(tag_ids).subquery()
     first_rows = await session.execute(
         select(mine.other_id, mine.strength, mine.last_contact_at).where(
             mine.member_id == author_id,
             mine.other_id.not_in(blocked),
-            mine.other_id.in_(matching),
+            mine.other_id.in_(select(matching.c.member_id)),
         )
     )
     first = {
         member_id: tie_strength(snapshot, contact, now)
         for member_id, snapshot, contact in first_rows
     }
-    connected = select(Connection.other_id).where(Connection.member_id == author_id)
-    second_rows = await session.execute(
+    if among is not None and not among:
+        return first, {}
+    second_statement = (
         select(
             theirs.other_id,
             mine.other_id,
@@ -305,20 +305,86 @@ async def network_matches(
             theirs.last_contact_at,
         )
         .join(theirs, theirs.member_id == mine.other_id)
-        .where(
-            mine.member_id == author_id,
-            theirs.other_id != author_id,
-            mine.other_id.not_in(blocked),
-            theirs.other_id.not_in(blocked),
-            theirs.other_id.not_in(connected),
-            theirs.other_id.in_(matching),
-        )
+        .where(*_second_degree(author_id, blocked))
     )
+    if among is None:
+        second_statement = second_statement.where(theirs.other_id.in_(select(matching.c.member_id)))
+    else:
+        second_statement = second_statement.where(theirs.other_id.in_(sorted(among)))
     second: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for member_id, broker_id, near, near_contact, far, far_contact in second_rows:
+    for member_id, broker_id, near, near_contact, far, far_contact in await session.execute(
+        second_statement
+    ):
         weaker = min(tie_strength(near, near_contact, now), tie_strength(far, far_contact, now))
         second[member_id].append((broker_id, weaker))
     return first, dict(second)
+
+
+@dataclasses.dataclass
+class Reach:
+    """A member of the author's 2nd degree as one statement sees them all: about how strong
+    their strongest path through a mutual connection who shows the author their profile is
+    (None: no such connection), and the request's tags they hold (as ``tag_matches``)."""
+
+    estimate: float | None
+    tags: dict[str, set[int]] = dataclasses.field(default_factory=dict)
+
+
+async def second_degree_reach(
+    session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
+) -> dict[int, Reach]:
+    """Return the author's matching 2nd degree, one entry per member, in one statement.
+
+    The paths are weighed in SQL, each tie decayed by ``paths.decayed`` (within
+    ``paths.DECAY_ERROR`` of ``tie_strength``): only the best path of each member comes
+    back, whatever the number of mutual connections. ``network_matches`` with ``among``
+    gives the exact paths of the few that deserve them.
+    """
+    mine, theirs, broker = _MINE, _THEIRS, _BROKER
+    dialect = session.get_bind().dialect.name
+    moment = literal(now, UTCDateTime())
+    near = decayed(dialect, mine.strength, mine.last_contact_at, moment)
+    far = decayed(dialect, theirs.strength, theirs.last_contact_at, moment)
+    weaker = (func.least if dialect == "postgresql" else func.min)(near, far)
+    shown = broker.visibility.in_(_SHOWN_TO_CONNECTIONS)
+    held = _held(tag_ids).subquery()
+    rows = await session.execute(
+        select(held.c.member_id, held.c.tag_id, held.c.role, func.max(case((shown, weaker))))
+        .select_from(mine)
+        .join(theirs, theirs.member_id == mine.other_id)
+        .join(broker, broker.id == mine.other_id)
+        .join(held, held.c.member_id == theirs.other_id)
+        .where(*_second_degree(author_id, _blocked_with(author_id)))
+        .group_by(held.c.member_id, held.c.tag_id, held.c.role)
+    )
+    found: dict[int, Reach] = {}
+    for member_id, tag_id, role, estimate in rows:
+        reach = found.get(member_id)
+        if reach is None:
+            reach = found[member_id] = Reach(None if estimate is None else float(estimate))
+        reach.tags.setdefault(role, set()).add(tag_id)
+    return found
+
+
+def _second_degree(author_id: int, blocked: Any) -> list[ColumnElement[bool]]:
+    """Return the conditions on the author's ties (``_MINE``) and theirs (``_THEIRS``) that
+    reach the author's 2nd degree: not the author, not connected to them, none blocked."""
+    mine, theirs = _MINE, _THEIRS
+    connected = select(Connection.other_id).where(Connection.member_id == author_id)
+    return [
+        mine.member_id == author_id,
+        theirs.other_id != author_id,
+        mine.other_id.not_in(blocked),
+        theirs.other_id.not_in(blocked),
+        theirs.other_id.not_in(connected),
+    ]
+
+
+def _blocked_with(member_id: int) -> Any:
+    return union(
+        select(Block.blocked_id).where(Block.blocker_id == member_id),
+        select(Block.blocker_id).where(Block.blocked_id == member_id),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,29 +431,30 @@ async def tag_matches(
     session: AsyncSession, ids: set[int], tag_ids: list[int]
 ) -> dict[int, dict[str, set[int]]]:
     """Return, per member, the request's tags among their skills, gives and active goals."""
-    rows = await session.execute(
-        union_all(
-            select(MemberTag.member_id, MemberTag.tag_id, _role("SKILL")).where(
-                MemberTag.member_id.in_(ids),
-                MemberTag.tag_id.in_(tag_ids),
-                MemberTag.role == TagRole.SKILL,
-            ),
-            select(Give.member_id, Give.tag_id, _role("GIVES")).where(
-                Give.member_id.in_(ids), Give.tag_id.in_(tag_ids)
-            ),
-            select(Goal.member_id, GoalTag.tag_id, _role("GOAL"))
-            .join(GoalTag, GoalTag.goal_id == Goal.id)
-            .where(
-                Goal.member_id.in_(ids),
-                GoalTag.tag_id.in_(tag_ids),
-                Goal.status == GoalStatus.ACTIVE,
-            ),
-        )
-    )
+    rows = await session.execute(_held(tag_ids, ids))
     found: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     for member_id, tag_id, role in rows:
         found[member_id][role].add(tag_id)
     return found
+
+
+def _held(tag_ids: list[int], member_ids: Collection[int] | None = None) -> Any:
+    """Return who holds which of these tags, and how (SKILL, GIVES or GOAL): among their
+    skills, gives and active goals; only these members' when given."""
+    skills = select(MemberTag.member_id, MemberTag.tag_id, _role("SKILL")).where(
+        MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
+    )
+    gives = select(Give.member_id, Give.tag_id, _role("GIVES")).where(Give.tag_id.in_(tag_ids))
+    goals = (
+        select(Goal.member_id, GoalTag.tag_id, _role("GOAL"))
+        .join(GoalTag, GoalTag.goal_id == Goal.id)
+        .where(GoalTag.tag_id.in_(tag_ids), Goal.status == GoalStatus.ACTIVE)
+    )
+    if member_ids is not None:
+        skills = skills.where(MemberTag.member_id.in_(member_ids))
+        gives = gives.where(Give.member_id.in_(member_ids))
+        goals = goals.where(Goal.member_id.in_(member_ids))
+    return union_all(skills, gives, goals)
 
 
 def _role(name: str) -> Any:

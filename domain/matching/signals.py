@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +27,13 @@ from domain.consumers import Consumer, Notice, member_channel
 from domain.events import OutboxEvent
 from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
-from domain.marketplace.audience import network_matches, shared_circles, tag_matches
+from domain.marketplace.audience import (
+    Reach,
+    network_matches,
+    second_degree_reach,
+    shared_circles,
+    tag_matches,
+)
 from domain.marketplace.models import (
     HelpRequest,
     HelpRequestCircle,
@@ -47,6 +54,7 @@ from domain.matching.models import (
 from domain.matching.scoring import CAPS, WEIGHTS, Candidate, Caps, Reason, ReasonCode, Verdict
 from domain.members.models import Give, Goal, GoalTag, Member, MemberTag, Tag, TagRole
 from domain.members.visibility import Relation, can_see
+from domain.network.paths import DECAY_ERROR
 from domain.network.models import (
     Block,
     CircleMembership,
@@ -342,6 +350,66 @@ async def _write(
     return notices
 
 
+# How far a 2nd-degree path's strength estimated in SQL may be from ``tie_strength``'s:
+# the decay's own error, relative, and the rounding to 4 decimals, with room.
+_PATH_ERROR = DECAY_ERROR
+_PATH_SLACK = 0.0002
+# Two scores closer than this may round to the same 4 decimals (then the member id decides).
+_ROUNDING = 0.0002
+
+
+def _preshortlist(
+    reach: dict[int, Reach],
+    tags: dict[int, str],
+    holders: dict[int, int],
+    members: int,
+    age: dt.timedelta,
+    *,
+    limit: int,
+    w: scoring.Weights,
+) -> set[int]:
+    """Return the 2nd-degree members who might rank among the best ``limit`` (by the score
+    before the shortlist's features), from their estimated best path alone.
+
+    Each member's score is bounded from their tags and their path's estimate, give or take
+    the estimate's error; a member whose best case stays below the ``limit``-th best worst
+    case (with room for rounding) is left out: ``limit`` others outrank them whatever the
+    exact strengths. Everyone else is kept, so the exact ranking of what is kept is the
+    ranking of the whole 2nd degree.
+    """
+    if len(reach) <= limit:
+        return set(reach)
+    fresh = scoring.fresh_of(age, w)
+    matched: dict[frozenset[tuple[str, int]], float] = {}
+    bounds: list[tuple[float, float, int]] = []
+    for member_id, found in reach.items():
+        key = frozenset((role, tag_id) for role, held in found.tags.items() for tag_id in held)
+        match = matched.get(key)
+        if match is None:
+            match = matched[key] = scoring.match_of(
+                [
+                    scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
+                    for role in ("SKILL", "GIVES", "GOAL")
+                    for tag_id, label in tags.items()
+                    if tag_id in found.tags.get(role, ())
+                ],
+                members,
+                w,
+            )
+        if found.estimate is None:
+            low = high = match * scoring.closeness_of(None, None, w) * fresh
+        else:
+            weakest = found.estimate * (1 - _PATH_ERROR) - _PATH_SLACK
+            strongest = found.estimate * (1 + _PATH_ERROR) + _PATH_SLACK
+            low, high = sorted(
+                match * scoring.closeness_of(None, strength, w) * fresh
+                for strength in (weakest, strongest)
+            )
+        bounds.append((low, high, member_id))
+    floor = heapq.nlargest(limit, (low for low, _, _ in bounds))[-1] - _ROUNDING
+    return {member_id for _, high, member_id in bounds if high >= floor}
+
+
 async def on_help_request_posted(
     tx: Transaction, event: OutboxEvent, *, weights: scoring.Weights = WEIGHTS, caps: Caps = CAPS
 ) -> list[Notice]:
@@ -353,21 +421,31 @@ async def on_help_request_posted(
     author_id, scope = request.author_id, request.audience_scope
     tags = await _tags_of_request(session, request.id)
     tag_ids = list(tags)
-    first, second = (
-        await network_matches(session, author_id=author_id, tag_ids=tag_ids, now=tx.now)
-        if tag_ids
-        else ({}, {})
-    )
+    holders, members = await _holders(session, tag_ids) if tag_ids else ({}, 1)
+    age = tx.now - request.created_at
+    first: dict[int, float] = {}
+    second: dict[int, list[tuple[int, float]]] = {}
     chosen: set[int] = set()
-    if scope is AudienceScope.CONNECTIONS:
-        ids = set(first)
-        second = {}
-    elif scope is AudienceScope.NETWORK:
-        ids = set(first) | set(second)
-    elif scope is AudienceScope.PUBLIC:
-        ids = set(first) | set(second)
+    network = scope in (AudienceScope.CONNECTIONS, AudienceScope.NETWORK, AudienceScope.PUBLIC)
+    if network:
+        reach = (
+            await second_degree_reach(session, author_id=author_id, tag_ids=tag_ids, now=tx.now)
+            if tag_ids and scope is not AudienceScope.CONNECTIONS
+            else {}
+        )
+        # The whole 2nd degree weighed in SQL; only those who might make the shortlist
+        # have their paths read and decayed exactly.
+        likely = _preshortlist(
+            reach, tags, holders, members, age, limit=SHORTLIST * caps.per_signal, w=weights
+        )
         if tag_ids:
-            ids |= set(await _strangers(session, author_id=author_id, tag_ids=tag_ids, known=ids))
+            first, second = await network_matches(
+                session, author_id=author_id, tag_ids=tag_ids, now=tx.now, among=likely
+            )
+        ids = set(first) | set(second)
+        if scope is AudienceScope.PUBLIC and tag_ids:
+            known = set(first) | set(reach)
+            ids |= set(await _strangers(session, author_id=author_id, tag_ids=tag_ids, known=known))
     elif scope is AudienceScope.CIRCLES:
         in_circles = set(
             await session.scalars(
@@ -396,14 +474,17 @@ async def on_help_request_posted(
         )
         ids = chosen
     ids.discard(author_id)
+    if ids and tag_ids and not network:
+        # Closeness for the members named: their tie, or their paths, if they match.
+        first, second = await network_matches(
+            session, author_id=author_id, tag_ids=tag_ids, now=tx.now, among=ids
+        )
     if not ids:
         return []
     matches = await tag_matches(session, ids, tag_ids) if tag_ids else {}
-    holders, members = await _holders(session, tag_ids) if tag_ids else ({}, 1)
     brokers = {broker for paths in second.values() for broker, _ in paths}
     people = await _handles(session, brokers | {author_id})
     author = people[author_id]
-    age = tx.now - request.created_at
     # Stage one: what the match and closeness say, for everyone; stage two reads the rest
     # (circles, give and take, responsiveness, declines, IOUs) for a shortlist only.
     rough: dict[int, Candidate] = {}
