@@ -19,7 +19,18 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, union, union_all
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -286,7 +297,7 @@ async def network_matches(
         select(mine.other_id, mine.strength, mine.last_contact_at).where(
             mine.member_id == author_id,
             mine.other_id.not_in(blocked),
-            mine.other_id.in_(select(matching.c.member_id)),
+            _holds_any(mine.other_id, tag_ids),
         )
     )
     first = {
@@ -305,7 +316,8 @@ async def network_matches(
             theirs.last_contact_at,
         )
         .join(theirs, theirs.member_id == mine.other_id)
-        .where(*_second_degree(author_id, blocked))
+        .where(mine.member_id == author_id, mine.other_id.not_in(blocked))
+        .where(*_beyond(author_id, blocked))
     )
     if among is None:
         second_statement = second_statement.where(theirs.other_id.in_(select(matching.c.member_id)))
@@ -343,18 +355,29 @@ async def second_degree_reach(
     mine, theirs, broker = _MINE, _THEIRS, _BROKER
     dialect = session.get_bind().dialect.name
     moment = literal(now, UTCDateTime())
-    near = decayed(dialect, mine.strength, mine.last_contact_at, moment)
+    blocked = _blocked_with(author_id)
+    # The author's ties first, each decayed once and told whether its broker may be named
+    # (materialized: else PostgreSQL reads the broker's profile once per path).
+    near = (
+        select(
+            mine.other_id.label("broker_id"),
+            decayed(dialect, mine.strength, mine.last_contact_at, moment).label("estimate"),
+            broker.visibility.in_(_SHOWN_TO_CONNECTIONS).label("shown"),
+        )
+        .join(broker, broker.id == mine.other_id)
+        .where(mine.member_id == author_id, mine.other_id.not_in(blocked))
+        .cte("near")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     far = decayed(dialect, theirs.strength, theirs.last_contact_at, moment)
-    weaker = (func.least if dialect == "postgresql" else func.min)(near, far)
-    shown = broker.visibility.in_(_SHOWN_TO_CONNECTIONS)
+    weaker = (func.least if dialect == "postgresql" else func.min)(near.c.estimate, far)
     held = _held(tag_ids).subquery()
     rows = await session.execute(
-        select(held.c.member_id, held.c.tag_id, held.c.role, func.max(case((shown, weaker))))
-        .select_from(mine)
-        .join(theirs, theirs.member_id == mine.other_id)
-        .join(broker, broker.id == mine.other_id)
+        select(held.c.member_id, held.c.tag_id, held.c.role, func.max(case((near.c.shown, weaker))))
+        .select_from(near)
+        .join(theirs, theirs.member_id == near.c.broker_id)
         .join(held, held.c.member_id == theirs.other_id)
-        .where(*_second_degree(author_id, _blocked_with(author_id)))
+        .where(*_beyond(author_id, blocked))
         .group_by(held.c.member_id, held.c.tag_id, held.c.role)
     )
     found: dict[int, Reach] = {}
@@ -366,15 +389,13 @@ async def second_degree_reach(
     return found
 
 
-def _second_degree(author_id: int, blocked: Any) -> list[ColumnElement[bool]]:
-    """Return the conditions on the author's ties (``_MINE``) and theirs (``_THEIRS``) that
-    reach the author's 2nd degree: not the author, not connected to them, none blocked."""
-    mine, theirs = _MINE, _THEIRS
+def _beyond(author_id: int, blocked: Any) -> list[ColumnElement[bool]]:
+    """Return the conditions on a tie of the author's connections (``_THEIRS``) that reach
+    the author's 2nd degree: not the author, not connected to them, not blocked."""
+    theirs = _THEIRS
     connected = select(Connection.other_id).where(Connection.member_id == author_id)
     return [
-        mine.member_id == author_id,
         theirs.other_id != author_id,
-        mine.other_id.not_in(blocked),
         theirs.other_id.not_in(blocked),
         theirs.other_id.not_in(connected),
     ]
@@ -436,6 +457,25 @@ async def tag_matches(
     for member_id, tag_id, role in rows:
         found[member_id][role].add(tag_id)
     return found
+
+
+def _holds_any(member_id: Any, tag_ids: list[int]) -> ColumnElement[bool]:
+    """Tell whether a member holds any of these tags, as ``_held`` counts them: a few index
+    probes per member, where ``IN (_held(…))`` would gather every holder of the tags."""
+    return or_(
+        exists().where(
+            MemberTag.member_id == member_id,
+            MemberTag.role == TagRole.SKILL,
+            MemberTag.tag_id.in_(tag_ids),
+        ),
+        exists().where(Give.member_id == member_id, Give.tag_id.in_(tag_ids)),
+        exists().where(
+            Goal.member_id == member_id,
+            Goal.status == GoalStatus.ACTIVE,
+            GoalTag.goal_id == Goal.id,
+            GoalTag.tag_id.in_(tag_ids),
+        ),
+    )
 
 
 def _held(tag_ids: list[int], member_ids: Collection[int] | None = None) -> Any:

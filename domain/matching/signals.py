@@ -54,7 +54,6 @@ from domain.matching.models import (
 from domain.matching.scoring import CAPS, WEIGHTS, Candidate, Caps, Reason, ReasonCode, Verdict
 from domain.members.models import Give, Goal, GoalTag, Member, MemberTag, Tag, TagRole
 from domain.members.visibility import Relation, can_see
-from domain.network.paths import DECAY_ERROR
 from domain.network.models import (
     Block,
     CircleMembership,
@@ -63,6 +62,7 @@ from domain.network.models import (
     MembershipStatus,
     Relationship,
 )
+from domain.network.paths import DECAY_ERROR
 from domain.store import Transaction, insert_ignoring_conflicts
 
 SHORTLIST = 4  # times caps.per_signal: the candidates whose every feature is read
@@ -117,7 +117,7 @@ async def _strangers(
         ),
         select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
     ).subquery()
-    rows = await session.scalars(
+    ranked = (
         select(holders.c.member_id)
         .where(
             holders.c.member_id != author_id,
@@ -125,9 +125,17 @@ async def _strangers(
         )
         .group_by(holders.c.member_id)
         .order_by(func.count().desc(), holders.c.member_id)
-        .limit(STRANGERS + len(known))
     )
-    return [member_id for member_id in rows if member_id not in known][:STRANGERS]
+    # The first STRANGERS not known, in that order: usually among the first few hundred,
+    # though up to len(known) of them may be known (thousands next to a hub, and sorting
+    # that many costs more than asking again).
+    limit = min(2 * STRANGERS, STRANGERS + len(known))
+    while True:
+        rows = list(await session.scalars(ranked.limit(limit)))
+        found = [member_id for member_id in rows if member_id not in known][:STRANGERS]
+        if len(found) == STRANGERS or len(rows) < limit or limit == STRANGERS + len(known):
+            return found
+        limit = min(4 * limit, STRANGERS + len(known))
 
 
 async def _holders(session: AsyncSession, tag_ids: list[int]) -> tuple[dict[int, int], int]:
@@ -426,6 +434,7 @@ async def on_help_request_posted(
     first: dict[int, float] = {}
     second: dict[int, list[tuple[int, float]]] = {}
     chosen: set[int] = set()
+    reach: dict[int, Reach] = {}
     network = scope in (AudienceScope.CONNECTIONS, AudienceScope.NETWORK, AudienceScope.PUBLIC)
     if network:
         reach = (
@@ -481,7 +490,12 @@ async def on_help_request_posted(
         )
     if not ids:
         return []
-    matches = await tag_matches(session, ids, tag_ids) if tag_ids else {}
+    # The 2nd degree weighed in SQL came with their tags.
+    matches: dict[int, dict[str, set[int]]] = {
+        member_id: reach[member_id].tags for member_id in ids & reach.keys()
+    }
+    if tag_ids and ids - matches.keys():
+        matches.update(await tag_matches(session, ids - matches.keys(), tag_ids))
     brokers = {broker for paths in second.values() for broker, _ in paths}
     people = await _handles(session, brokers | {author_id})
     author = people[author_id]
