@@ -17,7 +17,7 @@ import datetime as dt
 import enum
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -68,6 +68,7 @@ _MINE = aliased(Connection, name="author_ties")
 _THEIRS = aliased(Connection, name="broker_ties")
 _AUTHOR_CIRCLES = aliased(CircleMembership, name="author_circles")
 _BROKER = aliased(Member, name="brokers")
+_THEIRS_BACK = aliased(Connection, name="member_ties")
 # The profiles a connection may see: the brokers a 2nd-degree path may name.
 _SHOWN_TO_CONNECTIONS = [v for v in Visibility if can_see(v, Relation.CONNECTION)]
 
@@ -306,23 +307,31 @@ async def network_matches(
     }
     if among is not None and not among:
         return first, {}
+    if among is None:
+        # From the author's side: every tie of their connections, to the members who match.
+        member, tie = theirs.other_id, theirs
+        joined = theirs.member_id == mine.other_id
+        chosen = member.in_(select(matching.c.member_id))
+    else:
+        # From the members' side: each one's own ties into the author's connections (a
+        # tie's two rows carry the same strength and last contact), not every tie of the
+        # author's connections (a hundred thousand next to a hub).
+        member, tie = _THEIRS_BACK.member_id, _THEIRS_BACK
+        joined = tie.other_id == mine.other_id
+        chosen = member.in_(sorted(among))
     second_statement = (
         select(
-            theirs.other_id,
+            member,
             mine.other_id,
             mine.strength,
             mine.last_contact_at,
-            theirs.strength,
-            theirs.last_contact_at,
+            tie.strength,
+            tie.last_contact_at,
         )
-        .join(theirs, theirs.member_id == mine.other_id)
-        .where(mine.member_id == author_id, mine.other_id.not_in(blocked))
-        .where(*_beyond(author_id, blocked))
+        .join(tie, joined)
+        .where(mine.member_id == author_id, mine.other_id.not_in(blocked), chosen)
+        .where(*_beyond(author_id, blocked, member))
     )
-    if among is None:
-        second_statement = second_statement.where(theirs.other_id.in_(select(matching.c.member_id)))
-    else:
-        second_statement = second_statement.where(theirs.other_id.in_(sorted(among)))
     second: dict[int, list[tuple[int, float]]] = defaultdict(list)
     for member_id, broker_id, near, near_contact, far, far_contact in await session.execute(
         second_statement
@@ -332,14 +341,28 @@ async def network_matches(
     return first, dict(second)
 
 
-@dataclasses.dataclass
-class Reach:
+# The ways a member holds a tag, in ``_held``'s terms.
+HELD_ROLES = ("SKILL", "GIVES", "GOAL")
+
+
+class Reach(NamedTuple):
     """A member of the author's 2nd degree as one statement sees them all: about how strong
     their strongest path through a mutual connection who shows the author their profile is
-    (None: no such connection), and the request's tags they hold (as ``tag_matches``)."""
+    (None: no such connection), and which of the request's tags they hold, how: bit
+    3·i + r for its i-th tag held as ``HELD_ROLES[r]`` (``held_tags`` spells it out)."""
 
     estimate: float | None
-    tags: dict[str, set[int]] = dataclasses.field(default_factory=dict)
+    held: int
+
+
+def held_tags(held: int, tag_ids: Sequence[int]) -> dict[str, set[int]]:
+    """Return the tags a ``Reach.held`` names, per role, as ``tag_matches`` does."""
+    found: dict[str, set[int]] = {}
+    for position, tag_id in enumerate(tag_ids):
+        for bit, role in enumerate(HELD_ROLES):
+            if held >> (len(HELD_ROLES) * position + bit) & 1:
+                found.setdefault(role, set()).add(tag_id)
+    return found
 
 
 async def second_degree_reach(
@@ -372,33 +395,34 @@ async def second_degree_reach(
     far = decayed(dialect, theirs.strength, theirs.last_contact_at, moment)
     weaker = (func.least if dialect == "postgresql" else func.min)(near.c.estimate, far)
     held = _held(tag_ids).subquery()
-    rows = await session.execute(
-        select(held.c.member_id, held.c.tag_id, held.c.role, func.max(case((near.c.shown, weaker))))
+    width = len(HELD_ROLES)
+    bit = case(
+        {tag_id: 1 << (width * position) for position, tag_id in enumerate(tag_ids)},
+        value=held.c.tag_id,
+    ) * case({role: 1 << n for n, role in enumerate(HELD_ROLES)}, value=held.c.role)
+    # Thousands of rows next to a hub: read through Core, without the ORM's row handling.
+    connection = await session.connection()
+    rows = await connection.execute(
+        select(held.c.member_id, func.sum(bit.distinct()), func.max(case((near.c.shown, weaker))))
         .select_from(near)
         .join(theirs, theirs.member_id == near.c.broker_id)
         .join(held, held.c.member_id == theirs.other_id)
         .where(*_beyond(author_id, blocked))
-        .group_by(held.c.member_id, held.c.tag_id, held.c.role)
+        .group_by(held.c.member_id)
     )
-    found: dict[int, Reach] = {}
-    for member_id, tag_id, role, estimate in rows:
-        reach = found.get(member_id)
-        if reach is None:
-            reach = found[member_id] = Reach(None if estimate is None else float(estimate))
-        reach.tags.setdefault(role, set()).add(tag_id)
-    return found
+    return {
+        member_id: Reach(None if estimate is None else float(estimate), int(mask))
+        for member_id, mask, estimate in rows
+    }
 
 
-def _beyond(author_id: int, blocked: Any) -> list[ColumnElement[bool]]:
-    """Return the conditions on a tie of the author's connections (``_THEIRS``) that reach
-    the author's 2nd degree: not the author, not connected to them, not blocked."""
-    theirs = _THEIRS
+def _beyond(author_id: int, blocked: Any, member_id: Any = None) -> list[ColumnElement[bool]]:
+    """Return the conditions on a member reached through one of the author's connections
+    (``_THEIRS.other_id`` unless told) that make them the author's 2nd degree: not the
+    author, not connected to them, not blocked."""
+    member = _THEIRS.other_id if member_id is None else member_id
     connected = select(Connection.other_id).where(Connection.member_id == author_id)
-    return [
-        theirs.other_id != author_id,
-        theirs.other_id.not_in(blocked),
-        theirs.other_id.not_in(connected),
-    ]
+    return [member != author_id, member.not_in(blocked), member.not_in(connected)]
 
 
 def _blocked_with(member_id: int) -> Any:

@@ -29,6 +29,7 @@ from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
 from domain.marketplace.audience import (
     Reach,
+    held_tags,
     network_matches,
     second_degree_reach,
     shared_circles,
@@ -360,7 +361,7 @@ async def _write(
 
 # How far a 2nd-degree path's strength estimated in SQL may be from ``tie_strength``'s:
 # the decay's own error, relative, and the rounding to 4 decimals, with room.
-_PATH_ERROR = DECAY_ERROR
+_BELOW, _ABOVE = 1 - DECAY_ERROR, 1 + DECAY_ERROR
 _PATH_SLACK = 0.0002
 # Two scores closer than this may round to the same 4 decimals (then the member id decides).
 _ROUNDING = 0.0002
@@ -388,34 +389,37 @@ def _preshortlist(
     if len(reach) <= limit:
         return set(reach)
     fresh = scoring.fresh_of(age, w)
-    matched: dict[frozenset[tuple[str, int]], float] = {}
+    stranger = scoring.closeness_of(None, None, w)
+    matched: dict[int, float] = {}
     bounds: list[tuple[float, float, int]] = []
-    for member_id, found in reach.items():
-        key = frozenset((role, tag_id) for role, held in found.tags.items() for tag_id in held)
-        match = matched.get(key)
+    for member_id, (estimate, held) in reach.items():
+        match = matched.get(held)
         if match is None:
-            match = matched[key] = scoring.match_of(
-                [
-                    scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
-                    for role in ("SKILL", "GIVES", "GOAL")
-                    for tag_id, label in tags.items()
-                    if tag_id in found.tags.get(role, ())
-                ],
-                members,
-                w,
+            match = matched[held] = scoring.match_of(
+                _tag_matches(held_tags(held, list(tags)), tags, holders), members, w
             )
-        if found.estimate is None:
-            low = high = match * scoring.closeness_of(None, None, w) * fresh
+        if estimate is None:
+            low = high = match * stranger * fresh
         else:
-            weakest = found.estimate * (1 - _PATH_ERROR) - _PATH_SLACK
-            strongest = found.estimate * (1 + _PATH_ERROR) + _PATH_SLACK
-            low, high = sorted(
-                match * scoring.closeness_of(None, strength, w) * fresh
-                for strength in (weakest, strongest)
-            )
+            low = match * scoring.closeness_of(None, estimate * _BELOW - _PATH_SLACK, w) * fresh
+            high = match * scoring.closeness_of(None, estimate * _ABOVE + _PATH_SLACK, w) * fresh
+            if low > high:
+                low, high = high, low
         bounds.append((low, high, member_id))
     floor = heapq.nlargest(limit, (low for low, _, _ in bounds))[-1] - _ROUNDING
     return {member_id for _, high, member_id in bounds if high >= floor}
+
+
+def _tag_matches(
+    found: dict[str, set[int]], tags: dict[int, str], holders: dict[int, int]
+) -> list[scoring.TagMatch]:
+    """Return what scoring knows of the request's tags a member holds, in its order."""
+    return [
+        scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
+        for role in ("SKILL", "GIVES", "GOAL")
+        for tag_id, label in tags.items()
+        if tag_id in found.get(role, ())
+    ]
 
 
 async def on_help_request_posted(
@@ -492,7 +496,7 @@ async def on_help_request_posted(
         return []
     # The 2nd degree weighed in SQL came with their tags.
     matches: dict[int, dict[str, set[int]]] = {
-        member_id: reach[member_id].tags for member_id in ids & reach.keys()
+        member_id: held_tags(reach[member_id].held, tag_ids) for member_id in ids & reach.keys()
     }
     if tag_ids and ids - matches.keys():
         matches.update(await tag_matches(session, ids - matches.keys(), tag_ids))
@@ -514,15 +518,9 @@ async def on_help_request_posted(
             if shown:
                 strength, broker_id = max(shown, key=lambda path: (path[0], -path[1]))
                 via = scoring.Via(broker_id, people[broker_id].handle, strength)
-        found = matches.get(member_id, {})
         rough[member_id] = Candidate(
             member_id=member_id,
-            tags=[
-                scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
-                for role in ("SKILL", "GIVES", "GOAL")
-                for tag_id, label in tags.items()
-                if tag_id in found.get(role, ())
-            ],
+            tags=_tag_matches(matches.get(member_id, {}), tags, holders),
             members=members,
             tie_strength=first.get(member_id),
             via=via,
