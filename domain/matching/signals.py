@@ -29,6 +29,7 @@ from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
 from domain.marketplace.audience import (
     Reach,
+    any_of,
     held_tags,
     network_matches,
     second_degree_reach,
@@ -209,7 +210,7 @@ async def _caps_of(
             Member.quiet_hours_end,
             not_relevant,
             no_time,
-        ).where(Member.id.in_(ids))
+        ).where(any_of(session, Member.id, ids))
     )
     return {
         row[0]: scoring.Member(
@@ -243,7 +244,7 @@ async def _responsiveness(
             func.sum(case((Opportunity.status == OpportunityStatus.ACTED, 1), else_=0)),
             func.sum(case((ignored, 1), else_=0)),
         )
-        .where(Opportunity.member_id.in_(ids))
+        .where(any_of(session, Opportunity.member_id, ids))
         .group_by(Opportunity.member_id)
     )
     return {member_id: (int(acted or 0), int(skipped or 0)) for member_id, acted, skipped in rows}
@@ -258,7 +259,7 @@ async def _declines(
         .join(HelpRequest, HelpRequest.id == Offer.help_request_id)
         .where(
             HelpRequest.author_id == requester_id,
-            Offer.helper_id.in_(ids),
+            any_of(session, Offer.helper_id, ids),
             Offer.status == OfferStatus.DECLINED,
             Offer.responded_at > now - DECLINES_WINDOW,
         )
@@ -272,7 +273,7 @@ async def _owing(session: AsyncSession, ids: Sequence[int], *, creditor_id: int)
     rows = await session.scalars(
         select(Iou.debtor_id).where(
             Iou.creditor_id == creditor_id,
-            Iou.debtor_id.in_(ids),
+            any_of(session, Iou.debtor_id, ids),
             Iou.status == IouStatus.OUTSTANDING,
         )
     )
@@ -280,7 +281,7 @@ async def _owing(session: AsyncSession, ids: Sequence[int], *, creditor_id: int)
 
 
 async def _handles(session: AsyncSession, ids: set[int]) -> dict[int, Member]:
-    rows = await session.scalars(select(Member).where(Member.id.in_(ids)))
+    rows = await session.scalars(select(Member).where(any_of(session, Member.id, ids)))
     return {member.id: member for member in rows}
 
 
