@@ -20,12 +20,11 @@ import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, union
+from sqlalchemy import and_, case, func, literal, or_, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.consumers import Consumer, Notice, member_channel
 from domain.events import OutboxEvent
-from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
 from domain.marketplace.audience import (
     Reach,
@@ -248,6 +247,28 @@ async def _responsiveness(
         .group_by(Opportunity.member_id)
     )
     return {member_id: (int(acted or 0), int(skipped or 0)) for member_id, acted, skipped in rows}
+
+
+async def _help_exchanged(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Return, per member, the help they gave and received (completed offers), as
+    ``ledger.read.reciprocity`` counts them: the only part of it scoring uses, in one
+    statement (it reads karma and IOUs too, in three)."""
+    completed = Offer.status == OfferStatus.COMPLETED
+    rows = await session.execute(
+        union_all(
+            select(Offer.helper_id, literal(0), func.count())
+            .where(any_of(session, Offer.helper_id, ids), completed)
+            .group_by(Offer.helper_id),
+            select(HelpRequest.author_id, literal(1), func.count())
+            .join(Offer, Offer.help_request_id == HelpRequest.id)
+            .where(any_of(session, HelpRequest.author_id, ids), completed)
+            .group_by(HelpRequest.author_id),
+        )
+    )
+    found: dict[int, list[int]] = {}
+    for member_id, received, count in rows:
+        found.setdefault(member_id, [0, 0])[received] += int(count)
+    return {member_id: (given, taken) for member_id, (given, taken) in found.items()}
 
 
 async def _declines(
@@ -533,20 +554,20 @@ async def on_help_request_posted(
         for s in scoring.rank(list(rough.values()), limit=SHORTLIST * caps.per_signal, w=weights)
     ]
     circles = await shared_circles(session, author_id=author_id, member_ids=set(shortlist))
-    give_take = await ledger_read.reciprocity(session, shortlist)
+    give_take = await _help_exchanged(session, shortlist)
     responsive = await _responsiveness(session, shortlist, tx.now)
     declines = await _declines(session, shortlist, requester_id=author_id, now=tx.now)
     owing = await _owing(session, shortlist, creditor_id=author_id)
     candidates = []
     for member_id in shortlist:
-        figures = give_take.get(member_id, ledger_read.ReciprocityView())
+        help_given, help_received = give_take.get(member_id, (0, 0))
         acted, ignored = responsive.get(member_id, (0, 0))
         candidates.append(
             dataclasses.replace(
                 rough[member_id],
                 circles=circles.get(member_id, []),
-                help_given=figures.help_given,
-                help_received=figures.help_received,
+                help_given=help_given,
+                help_received=help_received,
                 acted=acted,
                 ignored=ignored,
                 declined_by_requester=declines.get(member_id, 0),
