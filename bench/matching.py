@@ -11,8 +11,11 @@ half public) through the real command, and the matching handler for its
 ``help_request.posted`` event runs in its own transaction, as the worker runs it: candidate
 SQL, scoring, caps, and the opportunities written, commit included. It prints the time to
 post (the user's wait, the baseline) and the time to match, p50/p95/p99, the SQL
-statements one match runs, and the opportunities written per request. Timings are
-printed, never asserted.
+statements one match runs, and the opportunities written per request. Then each event is
+matched again with every 2nd-degree path read and decayed exactly (no preshortlist; not
+committed, timed apart) and the two rankings, before the caps, are compared, as
+``bench/intro_paths.py`` compares its frontier with none. Timings are printed, never
+asserted.
 """
 
 from __future__ import annotations
