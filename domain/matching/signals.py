@@ -108,18 +108,20 @@ def _blocked_with(member_id: int) -> Any:
     )
 
 
-async def _strangers(
-    session: AsyncSession, *, author_id: int, tag_ids: list[int], known: set[int]
-) -> list[int]:
-    """Members outside the author's network with the most of these tags (skills or gives)."""
-    holders = union(
+def _tag_holders(tag_ids: list[int]) -> Any:
+    """Return who holds which of these tags as a skill or a give, once each."""
+    return union(
         select(MemberTag.member_id.label("member_id"), MemberTag.tag_id.label("tag_id")).where(
             MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
         ),
         select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
-    ).subquery()
-    ranked = (
-        select(holders.c.member_id)
+    )
+
+
+def _ranked(holders: Any, author_id: int) -> Any:
+    """Return the holders but the author and anyone blocked either way, most tags first."""
+    return (
+        select(holders.c.member_id, func.count().label("tags"))
         .where(
             holders.c.member_id != author_id,
             holders.c.member_id.not_in(_blocked_with(author_id)),
@@ -127,34 +129,63 @@ async def _strangers(
         .group_by(holders.c.member_id)
         .order_by(func.count().desc(), holders.c.member_id)
     )
-    # The first STRANGERS not known, in that order: usually among the first few hundred,
+
+
+@dataclasses.dataclass(frozen=True)
+class _TagFigures:
+    holders: dict[int, int]  # members holding each tag (as a skill or a give)
+    members: int  # members in all
+    ranked: list[int]  # the first holders by ``_ranked`` (when strangers are wanted) …
+    whole: bool  # … and whether that is all of them
+
+
+async def _tag_figures(
+    session: AsyncSession, *, author_id: int, tag_ids: list[int], strangers: bool
+) -> _TagFigures:
+    """Return how many members hold each tag, members in all, and (``strangers``) the first
+    page of candidate strangers: one statement, the tags' holders gathered once."""
+    holders = _tag_holders(tag_ids).cte("holders")
+    # Rarity needs the size of the network, not its exact count: ids are dense enough.
+    parts = [
+        select(literal(0).label("kind"), holders.c.tag_id, func.count()).group_by(holders.c.tag_id),
+        select(literal(1), func.max(Member.id), literal(0)),
+    ]
+    if strangers:
+        page = _ranked(holders, author_id).limit(2 * STRANGERS).subquery()
+        parts.append(select(literal(2), page.c.member_id, page.c.tags))
+    counts: dict[int, int] = {}
+    members, ranked = 0, []
+    for kind, key, count in await session.execute(union_all(*parts)):
+        if kind == 0:
+            counts[key] = count
+        elif kind == 1:
+            members = int(key or 0)
+        else:
+            ranked.append((-count, key))
+    ranked.sort()
+    return _TagFigures(counts, members, [key for _, key in ranked], len(ranked) < 2 * STRANGERS)
+
+
+async def _strangers(
+    session: AsyncSession,
+    *,
+    author_id: int,
+    tag_ids: list[int],
+    known: set[int],
+    figures: _TagFigures,
+) -> list[int]:
+    """Members outside the author's network with the most of these tags (skills or gives)."""
+    # The first STRANGERS not known, in ``_ranked``'s order: usually within its first page,
     # though up to len(known) of them may be known (thousands next to a hub, and sorting
     # that many costs more than asking again).
-    limit = min(2 * STRANGERS, STRANGERS + len(known))
+    rows, limit = figures.ranked, 2 * STRANGERS
+    ranked = select(_ranked(_tag_holders(tag_ids).subquery(), author_id).subquery().c.member_id)
     while True:
-        rows = list(await session.scalars(ranked.limit(limit)))
         found = [member_id for member_id in rows if member_id not in known][:STRANGERS]
-        if len(found) == STRANGERS or len(rows) < limit or limit == STRANGERS + len(known):
+        if len(found) == STRANGERS or len(rows) < limit or limit >= STRANGERS + len(known):
             return found
         limit = min(4 * limit, STRANGERS + len(known))
-
-
-async def _holders(session: AsyncSession, tag_ids: list[int]) -> tuple[dict[int, int], int]:
-    """Return how many members hold each tag (as a skill or a give), and members in all."""
-    holders = union(
-        select(MemberTag.member_id.label("member_id"), MemberTag.tag_id.label("tag_id")).where(
-            MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
-        ),
-        select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
-    ).subquery()
-    counts: dict[int, int] = dict(
-        (
-            await session.execute(select(holders.c.tag_id, func.count()).group_by(holders.c.tag_id))
-        ).all()
-    )
-    # Rarity needs the size of the network, not its exact count: ids are dense enough.
-    members = await session.scalar(select(func.max(Member.id)))
-    return counts, int(members or 0)
+        rows = list(await session.scalars(ranked.limit(limit)))
 
 
 async def _caps_of(
@@ -455,7 +486,17 @@ async def on_help_request_posted(
     author_id, scope = request.author_id, request.audience_scope
     tags = await _tags_of_request(session, request.id)
     tag_ids = list(tags)
-    holders, members = await _holders(session, tag_ids) if tag_ids else ({}, 1)
+    figures = (
+        await _tag_figures(
+            session,
+            author_id=author_id,
+            tag_ids=tag_ids,
+            strangers=scope is AudienceScope.PUBLIC,
+        )
+        if tag_ids
+        else _TagFigures({}, 1, [], True)
+    )
+    holders, members = figures.holders, figures.members
     age = tx.now - request.created_at
     first: dict[int, float] = {}
     second: dict[int, list[tuple[int, float]]] = {}
@@ -480,7 +521,11 @@ async def on_help_request_posted(
         ids = set(first) | set(second)
         if scope is AudienceScope.PUBLIC and tag_ids:
             known = set(first) | set(reach)
-            ids |= set(await _strangers(session, author_id=author_id, tag_ids=tag_ids, known=known))
+            ids |= set(
+                await _strangers(
+                    session, author_id=author_id, tag_ids=tag_ids, known=known, figures=figures
+                )
+            )
     elif scope is AudienceScope.CIRCLES:
         in_circles = set(
             await session.scalars(
@@ -646,13 +691,16 @@ async def on_goal_added(
     if not tags:
         return []
     first, _ = await network_matches(
-        session, author_id=goal.member_id, tag_ids=list(tags), now=tx.now
+        session, author_id=goal.member_id, tag_ids=list(tags), now=tx.now, among=()
     )
     if not first:
         return []
     ids = set(first)
     matches = await tag_matches(session, ids, list(tags))
-    holders, members = await _holders(session, list(tags))
+    figures = await _tag_figures(
+        session, author_id=goal.member_id, tag_ids=list(tags), strangers=False
+    )
+    holders, members = figures.holders, figures.members
     candidates = []
     for member_id in sorted(ids):
         found = matches.get(member_id, {})

@@ -14,7 +14,7 @@ from domain import consumers
 from domain.consumers import ConsumerEvent, ConsumerStatus
 from domain.events import OutboxEvent
 from domain.ledger import ious
-from domain.marketplace import requests
+from domain.marketplace import audience, requests
 from domain.marketplace.rules import (
     Audience,
     AudienceScope,
@@ -409,7 +409,7 @@ async def test_the_second_degree_left_out_by_its_estimate_would_not_have_ranked(
 
     scored: list[list[tuple[int, float, list[Any]]]] = []
     among: list[int] = []
-    write, matches = signals._write, signals.network_matches
+    write, matches = signals._write, audience.network_matches
 
     async def spy_write(tx, **kwargs):
         scored.append([(s.member_id, s.score, s.reasons) for s in kwargs["scored"]])
