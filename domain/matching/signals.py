@@ -135,8 +135,7 @@ def _ranked(holders: Any, author_id: int) -> Any:
 class _TagFigures:
     holders: dict[int, int]  # members holding each tag (as a skill or a give)
     members: int  # members in all
-    ranked: list[int]  # the first holders by ``_ranked`` (when strangers are wanted) …
-    whole: bool  # … and whether that is all of them
+    ranked: list[int]  # the first holders by ``_ranked``, when strangers are wanted
 
 
 async def _tag_figures(
@@ -163,7 +162,7 @@ async def _tag_figures(
         else:
             ranked.append((-count, key))
     ranked.sort()
-    return _TagFigures(counts, members, [key for _, key in ranked], len(ranked) < 2 * STRANGERS)
+    return _TagFigures(counts, members, [key for _, key in ranked])
 
 
 async def _strangers(
@@ -179,13 +178,13 @@ async def _strangers(
     # though up to len(known) of them may be known (thousands next to a hub, and sorting
     # that many costs more than asking again).
     rows, limit = figures.ranked, 2 * STRANGERS
-    ranked = select(_ranked(_tag_holders(tag_ids).subquery(), author_id).subquery().c.member_id)
+    ranked = _ranked(_tag_holders(tag_ids).subquery(), author_id)
     while True:
         found = [member_id for member_id in rows if member_id not in known][:STRANGERS]
         if len(found) == STRANGERS or len(rows) < limit or limit >= STRANGERS + len(known):
             return found
         limit = min(4 * limit, STRANGERS + len(known))
-        rows = list(await session.scalars(ranked.limit(limit)))
+        rows = list(await session.scalars(ranked.limit(limit)))  # member ids, in order
 
 
 async def _caps_of(
@@ -494,7 +493,7 @@ async def on_help_request_posted(
             strangers=scope is AudienceScope.PUBLIC,
         )
         if tag_ids
-        else _TagFigures({}, 1, [], True)
+        else _TagFigures({}, 1, [])
     )
     holders, members = figures.holders, figures.members
     age = tx.now - request.created_at
