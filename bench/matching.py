@@ -11,8 +11,11 @@ half public) through the real command, and the matching handler for its
 ``help_request.posted`` event runs in its own transaction, as the worker runs it: candidate
 SQL, scoring, caps, and the opportunities written, commit included. It prints the time to
 post (the user's wait, the baseline) and the time to match, p50/p95/p99, the SQL
-statements one match runs, and the opportunities written per request. Timings are
-printed, never asserted.
+statements one match runs, and the opportunities written per request. Then each event is
+matched again with every 2nd-degree path read and decayed exactly (no preshortlist; not
+committed, timed apart) and the two rankings, before the caps, are compared, as
+``bench/intro_paths.py`` compares its frontier with none. Timings are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
+import dataclasses
 import math
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +52,9 @@ from domain.marketplace.rules import (  # noqa: E402
     HelpRequestKind,
     MarketPolicy,
 )
+from domain.matching import signals  # noqa: E402
 from domain.matching.models import Opportunity  # noqa: E402
-from domain.matching.signals import on_help_request_posted  # noqa: E402
+from domain.matching.scoring import CAPS  # noqa: E402
 from domain.members.models import Give, MemberTag, Tag, TagKind, TagRole  # noqa: E402
 from domain.store import Store  # noqa: E402
 
@@ -141,8 +149,11 @@ async def _measure(store: Store, members: int, args: argparse.Namespace) -> None
 
     post_ms: list[float] = []
     match_ms: list[float] = []
+    exact_ms: list[float] = []
     written: list[int] = []
     counted: list[int] = []
+    compared: Counter[str] = Counter()
+    spy = _Spy()
     for n in range(args.requests + 10):
         author = rng.randint(1, members)
         scope = AudienceScope.NETWORK if n % 2 else AudienceScope.PUBLIC
@@ -176,15 +187,27 @@ async def _measure(store: Store, members: int, args: argparse.Namespace) -> None
         event.listen(store.engine.sync_engine, "before_cursor_execute", count)
         matched = time.perf_counter()
         async with store.transaction() as tx:
-            await on_help_request_posted(tx, outbox)
+            await signals.on_help_request_posted(tx, outbox)
             await tx.commit()
         done = time.perf_counter()
         event.remove(store.engine.sync_engine, "before_cursor_execute", count)
+        # The same match again with every 2nd-degree path read and decayed exactly (no
+        # preshortlist), not committed: what it ranks, and what it costs. The opportunities
+        # just written change the caps, not the ranking (stage two counts older ones only).
+        limited = spy.take()
+        with spy.exact():
+            exact_started = time.perf_counter()
+            async with store.transaction() as tx:
+                await signals.on_help_request_posted(tx, outbox)
+            exact_done = time.perf_counter()
+        compared[_compare(limited.ranked, spy.take().ranked)] += 1
         if n < 10:
             continue  # warm-up
         post_ms.append((posted - started) * 1000)
         match_ms.append((done - matched) * 1000)
+        exact_ms.append((exact_done - exact_started) * 1000)
         counted.append(statements)
+        spy.sizes.append((limited.reach, limited.read))
         async with store.reader() as session:
             written.append(
                 await session.scalar(
@@ -193,7 +216,11 @@ async def _measure(store: Store, members: int, args: argparse.Namespace) -> None
                 or 0
             )
     print("\n| ms | p50 | p95 | p99 |\n|---|---|---|---|")
-    for name, values in (("post a request (baseline)", post_ms), ("match it", match_ms)):
+    for name, values in (
+        ("post a request (baseline)", post_ms),
+        ("match it", match_ms),
+        ("… every 2nd-degree path read (not committed)", exact_ms),
+    ):
         print(
             f"| {name} | {_percentile(values, 50):.1f} | {_percentile(values, 95):.1f} "
             f"| {_percentile(values, 99):.1f} |"
@@ -202,6 +229,78 @@ async def _measure(store: Store, members: int, args: argparse.Namespace) -> None
         f"\nstatements per match: {min(counted)}–{max(counted)}; opportunities per request: "
         f"median {statistics.median(written):.0f}, max {max(written)}"
     )
+    reach = [weighed for weighed, _ in spy.sizes]
+    read = [exact for _, exact in spy.sizes]
+    print(
+        f"2nd degree weighed in SQL: median {statistics.median(reach):.0f}, max {max(reach)}; "
+        f"paths read for: median {statistics.median(read):.0f}, max {max(read)}"
+    )
+    print(f"ranked (top {CAPS.per_signal}) with the preshortlist vs without: {dict(compared)}")
+
+
+@dataclasses.dataclass
+class _Seen:
+    ranked: list[tuple[int, float, list[dict[str, Any]]]] = dataclasses.field(default_factory=list)
+    reach: int = 0  # 2nd-degree members weighed in SQL
+    read: int = 0  # … whose paths were read exactly
+
+
+class _Spy:
+    """What the matching handler ranked (before the caps), and how much of the 2nd degree it
+    weighed and read; ``exact()`` turns the preshortlist off (every path read)."""
+
+    def __init__(self) -> None:
+        self.seen = _Seen()
+        self.sizes: list[tuple[int, int]] = []
+        write, reach, matches = (
+            getattr(signals, name) for name in ("_write", "second_degree_reach", "network_matches")
+        )
+
+        async def spy_write(tx: Any, **kwargs: Any) -> Any:
+            self.seen.ranked = [
+                (s.member_id, s.score, [r.as_json() for r in s.reasons]) for s in kwargs["scored"]
+            ]
+            return await write(tx, **kwargs)
+
+        async def spy_reach(session: Any, **kwargs: Any) -> Any:
+            found = await reach(session, **kwargs)
+            self.seen.reach = len(found)
+            return found
+
+        async def spy_matches(session: Any, **kwargs: Any) -> Any:
+            among = kwargs.get("among")
+            self.seen.read = len(among) if among is not None else -1
+            return await matches(session, **kwargs)
+
+        setattr(signals, "_write", spy_write)  # noqa: B010
+        setattr(signals, "second_degree_reach", spy_reach)  # noqa: B010
+        setattr(signals, "network_matches", spy_matches)  # noqa: B010
+
+    def take(self) -> _Seen:
+        seen, self.seen = self.seen, _Seen()
+        return seen
+
+    @contextlib.contextmanager
+    def exact(self) -> Iterator[None]:
+        preshortlist = signals._preshortlist
+        setattr(signals, "_preshortlist", lambda reach, *_args, **_kwargs: set(reach))  # noqa: B010
+        try:
+            yield
+        finally:
+            setattr(signals, "_preshortlist", preshortlist)  # noqa: B010
+
+
+def _compare(
+    limited: list[tuple[int, float, list[dict[str, Any]]]],
+    exact: list[tuple[int, float, list[dict[str, Any]]]],
+) -> str:
+    if limited == exact:
+        return "same"
+    if [m for m, _, _ in limited] == [m for m, _, _ in exact]:
+        return "same members and order, other scores or reasons"
+    if {m for m, _, _ in limited} == {m for m, _, _ in exact}:
+        return "same members, other order"
+    return "other members"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,24 @@ import dataclasses
 import datetime as dt
 import enum
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, literal, select, union, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    any_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,7 +59,8 @@ from domain.network.models import (
     Connection,
     MembershipStatus,
 )
-from domain.network.paths import tie_strength
+from domain.network.paths import decayed, tie_strength
+from domain.store import UTCDateTime
 
 FIRST = 20
 MAX_FIRST = 50
@@ -55,6 +70,10 @@ BUDGET_WINDOW = dt.timedelta(days=7)
 _MINE = aliased(Connection, name="author_ties")
 _THEIRS = aliased(Connection, name="broker_ties")
 _AUTHOR_CIRCLES = aliased(CircleMembership, name="author_circles")
+_BROKER = aliased(Member, name="brokers")
+_THEIRS_BACK = aliased(Connection, name="member_ties")
+# The profiles a connection may see: the brokers a 2nd-degree path may name.
+_SHOWN_TO_CONNECTIONS = [v for v in Visibility if can_see(v, Relation.CONNECTION)]
 
 
 class ReasonCode(enum.Enum):
@@ -261,64 +280,159 @@ async def suggest_audience(
 
 
 async def network_matches(
-    session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
+    session: AsyncSession,
+    *,
+    author_id: int,
+    tag_ids: list[int],
+    now: dt.datetime,
+    among: Collection[int] | None = None,
 ) -> tuple[dict[int, float], dict[int, list[tuple[int, float]]]]:
     """Return the author's matching 1st degree (their tie's strength now) and matching 2nd
     degree (each mutual connection and the path's weaker tie now); two statements.
 
-    Each tie is decayed from its connection row's own snapshot and last contact: the second
-    degree reads thousands of ties next to a hub, without joining their relationships.
+    ``among``: the 2nd degree only among these members (none: no second statement). Each
+    tie is decayed from its connection row's own snapshot and last contact, without joining
+    their relationships.
     """
     mine, theirs = _MINE, _THEIRS
-    blocked = union(
-        select(Block.blocked_id).where(Block.blocker_id == author_id),
-        select(Block.blocker_id).where(Block.blocked_id == author_id),
-    )
-    matching = union(
-        select(MemberTag.member_id).where(
-            MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
-        ),
-        select(Give.member_id).where(Give.tag_id.in_(tag_ids)),
-        select(Goal.member_id)
-        .join(GoalTag, GoalTag.goal_id == Goal.id)
-        .where(GoalTag.tag_id.in_(tag_ids), Goal.status == GoalStatus.ACTIVE),
-    )
+    blocked = _blocked_with(author_id)
+    matching = _held(tag_ids).subquery()
     first_rows = await session.execute(
         select(mine.other_id, mine.strength, mine.last_contact_at).where(
             mine.member_id == author_id,
             mine.other_id.not_in(blocked),
-            mine.other_id.in_(matching),
+            _holds_any(mine.other_id, tag_ids),
         )
     )
     first = {
         member_id: tie_strength(snapshot, contact, now)
         for member_id, snapshot, contact in first_rows
     }
-    connected = select(Connection.other_id).where(Connection.member_id == author_id)
-    second_rows = await session.execute(
+    if among is not None and not among:
+        return first, {}
+    if among is None:
+        # From the author's side: every tie of their connections, to the members who match.
+        member, tie = theirs.other_id, theirs
+        joined = theirs.member_id == mine.other_id
+        chosen: ColumnElement[bool] = member.in_(select(matching.c.member_id))
+    else:
+        # From the members' side: each one's own ties into the author's connections (a
+        # tie's two rows carry the same strength and last contact), not every tie of the
+        # author's connections (a hundred thousand next to a hub).
+        member, tie = _THEIRS_BACK.member_id, _THEIRS_BACK
+        joined = tie.other_id == mine.other_id
+        chosen = any_of(session, member, among)
+    second_statement = (
         select(
-            theirs.other_id,
+            member,
             mine.other_id,
             mine.strength,
             mine.last_contact_at,
-            theirs.strength,
-            theirs.last_contact_at,
+            tie.strength,
+            tie.last_contact_at,
         )
-        .join(theirs, theirs.member_id == mine.other_id)
-        .where(
-            mine.member_id == author_id,
-            theirs.other_id != author_id,
-            mine.other_id.not_in(blocked),
-            theirs.other_id.not_in(blocked),
-            theirs.other_id.not_in(connected),
-            theirs.other_id.in_(matching),
-        )
+        .join(tie, joined)
+        .where(mine.member_id == author_id, mine.other_id.not_in(blocked), chosen)
+        .where(*_beyond(author_id, blocked, member))
     )
     second: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for member_id, broker_id, near, near_contact, far, far_contact in second_rows:
+    for member_id, broker_id, near, near_contact, far, far_contact in await session.execute(
+        second_statement
+    ):
         weaker = min(tie_strength(near, near_contact, now), tie_strength(far, far_contact, now))
         second[member_id].append((broker_id, weaker))
     return first, dict(second)
+
+
+# The ways a member holds a tag, in ``_held``'s terms.
+HELD_ROLES = ("SKILL", "GIVES", "GOAL")
+
+
+class Reach(NamedTuple):
+    """A member of the author's 2nd degree as one statement sees them all: about how strong
+    their strongest path through a mutual connection who shows the author their profile is
+    (None: no such connection), and which of the request's tags they hold, how: bit
+    3·i + r for its i-th tag held as ``HELD_ROLES[r]`` (``held_tags`` spells it out)."""
+
+    estimate: float | None
+    held: int
+
+
+def held_tags(held: int, tag_ids: Sequence[int]) -> dict[str, set[int]]:
+    """Return the tags a ``Reach.held`` names, per role, as ``tag_matches`` does."""
+    found: dict[str, set[int]] = {}
+    for position, tag_id in enumerate(tag_ids):
+        for bit, role in enumerate(HELD_ROLES):
+            if held >> (len(HELD_ROLES) * position + bit) & 1:
+                found.setdefault(role, set()).add(tag_id)
+    return found
+
+
+async def second_degree_reach(
+    session: AsyncSession, *, author_id: int, tag_ids: list[int], now: dt.datetime
+) -> dict[int, Reach]:
+    """Return the author's matching 2nd degree, one entry per member, in one statement.
+
+    The paths are weighed in SQL, each tie decayed by ``paths.decayed`` (within
+    ``paths.DECAY_ERROR`` of ``tie_strength``): only the best path of each member comes
+    back, whatever the number of mutual connections. ``network_matches`` with ``among``
+    gives the exact paths of the few that deserve them.
+    """
+    mine, theirs, broker = _MINE, _THEIRS, _BROKER
+    dialect = session.get_bind().dialect.name
+    moment = literal(now, UTCDateTime())
+    blocked = _blocked_with(author_id)
+    # The author's ties first, each decayed once and told whether its broker may be named
+    # (materialized: else PostgreSQL reads the broker's profile once per path).
+    near = (
+        select(
+            mine.other_id.label("broker_id"),
+            decayed(dialect, mine.strength, mine.last_contact_at, moment).label("estimate"),
+            broker.visibility.in_(_SHOWN_TO_CONNECTIONS).label("shown"),
+        )
+        .join(broker, broker.id == mine.other_id)
+        .where(mine.member_id == author_id, mine.other_id.not_in(blocked))
+        .cte("near")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    far = decayed(dialect, theirs.strength, theirs.last_contact_at, moment)
+    weaker = (func.least if dialect == "postgresql" else func.min)(near.c.estimate, far)
+    held = _held(tag_ids).subquery()
+    width = len(HELD_ROLES)
+    bit = case(
+        {tag_id: 1 << (width * position) for position, tag_id in enumerate(tag_ids)},
+        value=held.c.tag_id,
+    ) * case({role: 1 << n for n, role in enumerate(HELD_ROLES)}, value=held.c.role)
+    # Thousands of rows next to a hub: read through Core, without the ORM's row handling.
+    connection = await session.connection()
+    rows = await connection.execute(
+        select(held.c.member_id, func.sum(bit.distinct()), func.max(case((near.c.shown, weaker))))
+        .select_from(near)
+        .join(theirs, theirs.member_id == near.c.broker_id)
+        .join(held, held.c.member_id == theirs.other_id)
+        .where(*_beyond(author_id, blocked))
+        .group_by(held.c.member_id)
+    )
+    return {
+        member_id: Reach(None if estimate is None else float(estimate), int(mask))
+        for member_id, mask, estimate in rows
+    }
+
+
+def _beyond(author_id: int, blocked: Any, member_id: Any = None) -> list[ColumnElement[bool]]:
+    """Return the conditions on a member reached through one of the author's connections
+    (``_THEIRS.other_id`` unless told) that make them the author's 2nd degree: not the
+    author, not connected to them, not blocked."""
+    member = _THEIRS.other_id if member_id is None else member_id
+    connected = select(Connection.other_id).where(Connection.member_id == author_id)
+    return [member != author_id, member.not_in(blocked), member.not_in(connected)]
+
+
+def _blocked_with(member_id: int) -> Any:
+    return union(
+        select(Block.blocked_id).where(Block.blocker_id == member_id),
+        select(Block.blocker_id).where(Block.blocked_id == member_id),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,7 +470,7 @@ async def _members(
             Member.goals_visibility,
             Member.help_requests_per_week,
             recent,
-        ).where(Member.id.in_(ids))
+        ).where(any_of(session, Member.id, ids))
     )
     return {row[0]: _Member(*row[1:]) for row in rows}
 
@@ -365,29 +479,57 @@ async def tag_matches(
     session: AsyncSession, ids: set[int], tag_ids: list[int]
 ) -> dict[int, dict[str, set[int]]]:
     """Return, per member, the request's tags among their skills, gives and active goals."""
-    rows = await session.execute(
-        union_all(
-            select(MemberTag.member_id, MemberTag.tag_id, _role("SKILL")).where(
-                MemberTag.member_id.in_(ids),
-                MemberTag.tag_id.in_(tag_ids),
-                MemberTag.role == TagRole.SKILL,
-            ),
-            select(Give.member_id, Give.tag_id, _role("GIVES")).where(
-                Give.member_id.in_(ids), Give.tag_id.in_(tag_ids)
-            ),
-            select(Goal.member_id, GoalTag.tag_id, _role("GOAL"))
-            .join(GoalTag, GoalTag.goal_id == Goal.id)
-            .where(
-                Goal.member_id.in_(ids),
-                GoalTag.tag_id.in_(tag_ids),
-                Goal.status == GoalStatus.ACTIVE,
-            ),
-        )
-    )
+    rows = await session.execute(_held(tag_ids, lambda member: any_of(session, member, ids)))
     found: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     for member_id, tag_id, role in rows:
         found[member_id][role].add(tag_id)
     return found
+
+
+def any_of(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """Return ``column IN ids``: on PostgreSQL as ``= ANY`` of one array parameter, which
+    costs SQLAlchemy far less to render and bind than a parameter per id (hundreds here)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(sorted(ids), ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    return column.in_(sorted(ids))  # type: ignore[no-any-return]
+
+
+def _holds_any(member_id: Any, tag_ids: list[int]) -> ColumnElement[bool]:
+    """Tell whether a member holds any of these tags, as ``_held`` counts them: a few index
+    probes per member, where ``IN (_held(…))`` would gather every holder of the tags."""
+    return or_(
+        exists().where(
+            MemberTag.member_id == member_id,
+            MemberTag.role == TagRole.SKILL,
+            MemberTag.tag_id.in_(tag_ids),
+        ),
+        exists().where(Give.member_id == member_id, Give.tag_id.in_(tag_ids)),
+        exists().where(
+            Goal.member_id == member_id,
+            Goal.status == GoalStatus.ACTIVE,
+            GoalTag.goal_id == Goal.id,
+            GoalTag.tag_id.in_(tag_ids),
+        ),
+    )
+
+
+def _held(tag_ids: list[int], among: Callable[[Any], ColumnElement[bool]] | None = None) -> Any:
+    """Return who holds which of these tags, and how (SKILL, GIVES or GOAL): among their
+    skills, gives and active goals; only of the members ``among`` picks when given."""
+    skills = select(MemberTag.member_id, MemberTag.tag_id, _role("SKILL")).where(
+        MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
+    )
+    gives = select(Give.member_id, Give.tag_id, _role("GIVES")).where(Give.tag_id.in_(tag_ids))
+    goals = (
+        select(Goal.member_id, GoalTag.tag_id, _role("GOAL"))
+        .join(GoalTag, GoalTag.goal_id == Goal.id)
+        .where(GoalTag.tag_id.in_(tag_ids), Goal.status == GoalStatus.ACTIVE)
+    )
+    if among is not None:
+        skills = skills.where(among(MemberTag.member_id))
+        gives = gives.where(among(Give.member_id))
+        goals = goals.where(among(Goal.member_id))
+    return union_all(skills, gives, goals)
 
 
 def _role(name: str) -> Any:
@@ -411,7 +553,7 @@ async def shared_circles(
             ),
         )
         .where(
-            CircleMembership.member_id.in_(member_ids),
+            any_of(session, CircleMembership.member_id, member_ids),
             CircleMembership.status == MembershipStatus.ACTIVE,
         )
     )

@@ -144,6 +144,40 @@ def rarity(holders: int, members: int) -> float:
     return 1 + math.log((members + 1) / (holders + 1))
 
 
+def match_of(
+    tags: Sequence[TagMatch],
+    members: int,
+    w: Weights = WEIGHTS,
+    *,
+    owes: bool = False,
+    chosen: bool = False,
+) -> float:
+    """Return what a member brings to the subject: ``score``'s match."""
+    match = 0.0
+    for tag in tags:
+        match += getattr(w, _ROLE_WEIGHT[tag.role]) * rarity(tag.holders, members)
+    if owes:
+        match += w.owed
+    if chosen:
+        match += w.chosen
+    return match
+
+
+def closeness_of(tie_strength: float | None, via: float | None, w: Weights = WEIGHTS) -> float:
+    """Return ``score``'s closeness: a direct tie's strength, else the path's through a
+    mutual connection (``via``), else a stranger's."""
+    if tie_strength is not None:
+        return 1 + w.tie * tie_strength
+    if via is not None:
+        return w.second_degree * (1 + w.tie * via)
+    return w.stranger
+
+
+def fresh_of(age: dt.timedelta, w: Weights = WEIGHTS) -> float:
+    """Return ``score``'s freshness: an event handled late is worth less."""
+    return float(2 ** (-age / w.half_life))
+
+
 def score(c: Candidate, w: Weights = WEIGHTS) -> Scored | None:
     """Score one candidate; None when nothing ties them to the subject."""
     reasons: list[Reason] = []
@@ -151,32 +185,23 @@ def score(c: Candidate, w: Weights = WEIGHTS) -> Scored | None:
         reasons.append(Reason(ReasonCode.YOU_OWE, c.owes))
     if c.chosen:
         reasons.append(Reason(ReasonCode.CHOSEN, "asked by name"))
-    match = 0.0
-    for tag in c.tags:
-        match += getattr(w, _ROLE_WEIGHT[tag.role]) * rarity(tag.holders, c.members)
-        reasons.append(Reason(_ROLE_REASON[tag.role], tag.label))
-    if c.owes is not None:
-        match += w.owed
-    if c.chosen:
-        match += w.chosen
+    reasons += [Reason(_ROLE_REASON[tag.role], tag.label) for tag in c.tags]
+    match = match_of(c.tags, c.members, w, owes=c.owes is not None, chosen=c.chosen)
     if match <= 0:
         return None
+    closeness = closeness_of(c.tie_strength, None if c.via is None else c.via.strength, w)
     if c.tie_strength is not None:
-        closeness = 1 + w.tie * c.tie_strength
         if c.tie_strength >= w.strong_tie:
             reasons.append(Reason(ReasonCode.STRONG_TIE, f"{c.tie_strength:.2f}"))
     elif c.via is not None:
-        closeness = w.second_degree * (1 + w.tie * c.via.strength)
         reasons.append(Reason(ReasonCode.VIA, c.via.handle, "MEMBER", c.via.member_id))
-    else:
-        closeness = w.stranger
     circles = sorted(c.circles, key=lambda circle: (circle[1], circle[0]))
     reasons += [Reason(ReasonCode.SHARED_CIRCLE, name, "CIRCLE", cid) for cid, name in circles]
     together = 1 + w.circle * min(len(circles), w.max_circles)
     gave = (c.help_given + 1) / (c.help_given + c.help_received + 2)
     reciprocity = 1 + w.giver * (gave - 0.5)
     responsive = 0.5 + (c.acted + 1) / (c.acted + c.ignored + 2)
-    fresh = 2 ** (-c.age / w.half_life)
+    fresh = fresh_of(c.age, w)
     welcome = max(w.min_welcome, 1 - w.welcome_decline * c.declined_by_requester)
     total = match * closeness * together * reciprocity * responsive * fresh * welcome
     return Scored(c.member_id, round(total, 4), reasons)

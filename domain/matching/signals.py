@@ -16,17 +16,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import heapq
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, union
+from sqlalchemy import and_, case, func, literal, or_, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.consumers import Consumer, Notice, member_channel
 from domain.events import OutboxEvent
-from domain.ledger import read as ledger_read
 from domain.ledger.models import Iou, IouStatus
-from domain.marketplace.audience import network_matches, shared_circles, tag_matches
+from domain.marketplace.audience import (
+    Reach,
+    any_of,
+    held_tags,
+    network_matches,
+    second_degree_reach,
+    shared_circles,
+    tag_matches,
+)
 from domain.marketplace.models import (
     HelpRequest,
     HelpRequestCircle,
@@ -55,6 +63,7 @@ from domain.network.models import (
     MembershipStatus,
     Relationship,
 )
+from domain.network.paths import DECAY_ERROR
 from domain.store import Transaction, insert_ignoring_conflicts
 
 SHORTLIST = 4  # times caps.per_signal: the candidates whose every feature is read
@@ -99,45 +108,83 @@ def _blocked_with(member_id: int) -> Any:
     )
 
 
-async def _strangers(
-    session: AsyncSession, *, author_id: int, tag_ids: list[int], known: set[int]
-) -> list[int]:
-    """Members outside the author's network with the most of these tags (skills or gives)."""
-    holders = union(
+def _tag_holders(tag_ids: list[int]) -> Any:
+    """Return who holds which of these tags as a skill or a give, once each."""
+    return union(
         select(MemberTag.member_id.label("member_id"), MemberTag.tag_id.label("tag_id")).where(
             MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
         ),
         select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
-    ).subquery()
-    rows = await session.scalars(
-        select(holders.c.member_id)
+    )
+
+
+def _ranked(holders: Any, author_id: int) -> Any:
+    """Return the holders but the author and anyone blocked either way, most tags first."""
+    return (
+        select(holders.c.member_id, func.count().label("tags"))
         .where(
             holders.c.member_id != author_id,
             holders.c.member_id.not_in(_blocked_with(author_id)),
         )
         .group_by(holders.c.member_id)
         .order_by(func.count().desc(), holders.c.member_id)
-        .limit(STRANGERS + len(known))
     )
-    return [member_id for member_id in rows if member_id not in known][:STRANGERS]
 
 
-async def _holders(session: AsyncSession, tag_ids: list[int]) -> tuple[dict[int, int], int]:
-    """Return how many members hold each tag (as a skill or a give), and members in all."""
-    holders = union(
-        select(MemberTag.member_id.label("member_id"), MemberTag.tag_id.label("tag_id")).where(
-            MemberTag.tag_id.in_(tag_ids), MemberTag.role == TagRole.SKILL
-        ),
-        select(Give.member_id, Give.tag_id).where(Give.tag_id.in_(tag_ids)),
-    ).subquery()
-    counts: dict[int, int] = dict(
-        (
-            await session.execute(select(holders.c.tag_id, func.count()).group_by(holders.c.tag_id))
-        ).all()
-    )
+@dataclasses.dataclass(frozen=True)
+class _TagFigures:
+    holders: dict[int, int]  # members holding each tag (as a skill or a give)
+    members: int  # members in all
+    ranked: list[int]  # the first holders by ``_ranked``, when strangers are wanted
+
+
+async def _tag_figures(
+    session: AsyncSession, *, author_id: int, tag_ids: list[int], strangers: bool
+) -> _TagFigures:
+    """Return how many members hold each tag, members in all, and (``strangers``) the first
+    page of candidate strangers: one statement, the tags' holders gathered once."""
+    holders = _tag_holders(tag_ids).cte("holders")
     # Rarity needs the size of the network, not its exact count: ids are dense enough.
-    members = await session.scalar(select(func.max(Member.id)))
-    return counts, int(members or 0)
+    parts = [
+        select(literal(0).label("kind"), holders.c.tag_id, func.count()).group_by(holders.c.tag_id),
+        select(literal(1), func.max(Member.id), literal(0)),
+    ]
+    if strangers:
+        page = _ranked(holders, author_id).limit(2 * STRANGERS).subquery()
+        parts.append(select(literal(2), page.c.member_id, page.c.tags))
+    counts: dict[int, int] = {}
+    members, ranked = 0, []
+    for kind, key, count in await session.execute(union_all(*parts)):
+        if kind == 0:
+            counts[key] = count
+        elif kind == 1:
+            members = int(key or 0)
+        else:
+            ranked.append((-count, key))
+    ranked.sort()
+    return _TagFigures(counts, members, [key for _, key in ranked])
+
+
+async def _strangers(
+    session: AsyncSession,
+    *,
+    author_id: int,
+    tag_ids: list[int],
+    known: set[int],
+    figures: _TagFigures,
+) -> list[int]:
+    """Members outside the author's network with the most of these tags (skills or gives)."""
+    # The first STRANGERS not known, in ``_ranked``'s order: usually within its first page,
+    # though up to len(known) of them may be known (thousands next to a hub, and sorting
+    # that many costs more than asking again).
+    rows, limit = figures.ranked, 2 * STRANGERS
+    ranked = _ranked(_tag_holders(tag_ids).subquery(), author_id)
+    while True:
+        found = [member_id for member_id in rows if member_id not in known][:STRANGERS]
+        if len(found) == STRANGERS or len(rows) < limit or limit >= STRANGERS + len(known):
+            return found
+        limit = min(4 * limit, STRANGERS + len(known))
+        rows = list(await session.scalars(ranked.limit(limit)))  # member ids, in order
 
 
 async def _caps_of(
@@ -192,7 +239,7 @@ async def _caps_of(
             Member.quiet_hours_end,
             not_relevant,
             no_time,
-        ).where(Member.id.in_(ids))
+        ).where(any_of(session, Member.id, ids))
     )
     return {
         row[0]: scoring.Member(
@@ -226,10 +273,32 @@ async def _responsiveness(
             func.sum(case((Opportunity.status == OpportunityStatus.ACTED, 1), else_=0)),
             func.sum(case((ignored, 1), else_=0)),
         )
-        .where(Opportunity.member_id.in_(ids))
+        .where(any_of(session, Opportunity.member_id, ids))
         .group_by(Opportunity.member_id)
     )
     return {member_id: (int(acted or 0), int(skipped or 0)) for member_id, acted, skipped in rows}
+
+
+async def _help_exchanged(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Return, per member, the help they gave and received (completed offers), as
+    ``ledger.read.reciprocity`` counts them: the only part of it scoring uses, in one
+    statement (it reads karma and IOUs too, in three)."""
+    completed = Offer.status == OfferStatus.COMPLETED
+    rows = await session.execute(
+        union_all(
+            select(Offer.helper_id, literal(0), func.count())
+            .where(any_of(session, Offer.helper_id, ids), completed)
+            .group_by(Offer.helper_id),
+            select(HelpRequest.author_id, literal(1), func.count())
+            .join(Offer, Offer.help_request_id == HelpRequest.id)
+            .where(any_of(session, HelpRequest.author_id, ids), completed)
+            .group_by(HelpRequest.author_id),
+        )
+    )
+    found: dict[int, list[int]] = {}
+    for member_id, received, count in rows:
+        found.setdefault(member_id, [0, 0])[received] += int(count)
+    return {member_id: (given, taken) for member_id, (given, taken) in found.items()}
 
 
 async def _declines(
@@ -241,7 +310,7 @@ async def _declines(
         .join(HelpRequest, HelpRequest.id == Offer.help_request_id)
         .where(
             HelpRequest.author_id == requester_id,
-            Offer.helper_id.in_(ids),
+            any_of(session, Offer.helper_id, ids),
             Offer.status == OfferStatus.DECLINED,
             Offer.responded_at > now - DECLINES_WINDOW,
         )
@@ -255,7 +324,7 @@ async def _owing(session: AsyncSession, ids: Sequence[int], *, creditor_id: int)
     rows = await session.scalars(
         select(Iou.debtor_id).where(
             Iou.creditor_id == creditor_id,
-            Iou.debtor_id.in_(ids),
+            any_of(session, Iou.debtor_id, ids),
             Iou.status == IouStatus.OUTSTANDING,
         )
     )
@@ -263,7 +332,7 @@ async def _owing(session: AsyncSession, ids: Sequence[int], *, creditor_id: int)
 
 
 async def _handles(session: AsyncSession, ids: set[int]) -> dict[int, Member]:
-    rows = await session.scalars(select(Member).where(Member.id.in_(ids)))
+    rows = await session.scalars(select(Member).where(any_of(session, Member.id, ids)))
     return {member.id: member for member in rows}
 
 
@@ -342,6 +411,69 @@ async def _write(
     return notices
 
 
+# How far a 2nd-degree path's strength estimated in SQL may be from ``tie_strength``'s:
+# the decay's own error, relative, and the rounding to 4 decimals, with room.
+_BELOW, _ABOVE = 1 - DECAY_ERROR, 1 + DECAY_ERROR
+_PATH_SLACK = 0.0002
+# Two scores closer than this may round to the same 4 decimals (then the member id decides).
+_ROUNDING = 0.0002
+
+
+def _preshortlist(
+    reach: dict[int, Reach],
+    tags: dict[int, str],
+    holders: dict[int, int],
+    members: int,
+    age: dt.timedelta,
+    *,
+    limit: int,
+    w: scoring.Weights,
+) -> set[int]:
+    """Return the 2nd-degree members who might rank among the best ``limit`` (by the score
+    before the shortlist's features), from their estimated best path alone.
+
+    Each member's score is bounded from their tags and their path's estimate, give or take
+    the estimate's error; a member whose best case stays below the ``limit``-th best worst
+    case (with room for rounding) is left out: ``limit`` others outrank them whatever the
+    exact strengths. Everyone else is kept, so the exact ranking of what is kept is the
+    ranking of the whole 2nd degree.
+    """
+    if len(reach) <= limit:
+        return set(reach)
+    fresh = scoring.fresh_of(age, w)
+    stranger = scoring.closeness_of(None, None, w)
+    matched: dict[int, float] = {}
+    bounds: list[tuple[float, float, int]] = []
+    for member_id, (estimate, held) in reach.items():
+        match = matched.get(held)
+        if match is None:
+            match = matched[held] = scoring.match_of(
+                _tag_matches(held_tags(held, list(tags)), tags, holders), members, w
+            )
+        if estimate is None:
+            low = high = match * stranger * fresh
+        else:
+            low = match * scoring.closeness_of(None, estimate * _BELOW - _PATH_SLACK, w) * fresh
+            high = match * scoring.closeness_of(None, estimate * _ABOVE + _PATH_SLACK, w) * fresh
+            if low > high:
+                low, high = high, low
+        bounds.append((low, high, member_id))
+    floor = heapq.nlargest(limit, (low for low, _, _ in bounds))[-1] - _ROUNDING
+    return {member_id for _, high, member_id in bounds if high >= floor}
+
+
+def _tag_matches(
+    found: dict[str, set[int]], tags: dict[int, str], holders: dict[int, int]
+) -> list[scoring.TagMatch]:
+    """Return what scoring knows of the request's tags a member holds, in its order."""
+    return [
+        scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
+        for role in ("SKILL", "GIVES", "GOAL")
+        for tag_id, label in tags.items()
+        if tag_id in found.get(role, ())
+    ]
+
+
 async def on_help_request_posted(
     tx: Transaction, event: OutboxEvent, *, weights: scoring.Weights = WEIGHTS, caps: Caps = CAPS
 ) -> list[Notice]:
@@ -353,21 +485,46 @@ async def on_help_request_posted(
     author_id, scope = request.author_id, request.audience_scope
     tags = await _tags_of_request(session, request.id)
     tag_ids = list(tags)
-    first, second = (
-        await network_matches(session, author_id=author_id, tag_ids=tag_ids, now=tx.now)
+    figures = (
+        await _tag_figures(
+            session,
+            author_id=author_id,
+            tag_ids=tag_ids,
+            strangers=scope is AudienceScope.PUBLIC,
+        )
         if tag_ids
-        else ({}, {})
+        else _TagFigures({}, 1, [])
     )
+    holders, members = figures.holders, figures.members
+    age = tx.now - request.created_at
+    first: dict[int, float] = {}
+    second: dict[int, list[tuple[int, float]]] = {}
     chosen: set[int] = set()
-    if scope is AudienceScope.CONNECTIONS:
-        ids = set(first)
-        second = {}
-    elif scope is AudienceScope.NETWORK:
-        ids = set(first) | set(second)
-    elif scope is AudienceScope.PUBLIC:
-        ids = set(first) | set(second)
+    reach: dict[int, Reach] = {}
+    network = scope in (AudienceScope.CONNECTIONS, AudienceScope.NETWORK, AudienceScope.PUBLIC)
+    if network:
+        reach = (
+            await second_degree_reach(session, author_id=author_id, tag_ids=tag_ids, now=tx.now)
+            if tag_ids and scope is not AudienceScope.CONNECTIONS
+            else {}
+        )
+        # The whole 2nd degree weighed in SQL; only those who might make the shortlist
+        # have their paths read and decayed exactly.
+        likely = _preshortlist(
+            reach, tags, holders, members, age, limit=SHORTLIST * caps.per_signal, w=weights
+        )
         if tag_ids:
-            ids |= set(await _strangers(session, author_id=author_id, tag_ids=tag_ids, known=ids))
+            first, second = await network_matches(
+                session, author_id=author_id, tag_ids=tag_ids, now=tx.now, among=likely
+            )
+        ids = set(first) | set(second)
+        if scope is AudienceScope.PUBLIC and tag_ids:
+            known = set(first) | set(reach)
+            ids |= set(
+                await _strangers(
+                    session, author_id=author_id, tag_ids=tag_ids, known=known, figures=figures
+                )
+            )
     elif scope is AudienceScope.CIRCLES:
         in_circles = set(
             await session.scalars(
@@ -396,14 +553,22 @@ async def on_help_request_posted(
         )
         ids = chosen
     ids.discard(author_id)
+    if ids and tag_ids and not network:
+        # Closeness for the members named: their tie, or their paths, if they match.
+        first, second = await network_matches(
+            session, author_id=author_id, tag_ids=tag_ids, now=tx.now, among=ids
+        )
     if not ids:
         return []
-    matches = await tag_matches(session, ids, tag_ids) if tag_ids else {}
-    holders, members = await _holders(session, tag_ids) if tag_ids else ({}, 1)
+    # The 2nd degree weighed in SQL came with their tags.
+    matches: dict[int, dict[str, set[int]]] = {
+        member_id: held_tags(reach[member_id].held, tag_ids) for member_id in ids & reach.keys()
+    }
+    if tag_ids and ids - matches.keys():
+        matches.update(await tag_matches(session, ids - matches.keys(), tag_ids))
     brokers = {broker for paths in second.values() for broker, _ in paths}
     people = await _handles(session, brokers | {author_id})
     author = people[author_id]
-    age = tx.now - request.created_at
     # Stage one: what the match and closeness say, for everyone; stage two reads the rest
     # (circles, give and take, responsiveness, declines, IOUs) for a shortlist only.
     rough: dict[int, Candidate] = {}
@@ -419,15 +584,9 @@ async def on_help_request_posted(
             if shown:
                 strength, broker_id = max(shown, key=lambda path: (path[0], -path[1]))
                 via = scoring.Via(broker_id, people[broker_id].handle, strength)
-        found = matches.get(member_id, {})
         rough[member_id] = Candidate(
             member_id=member_id,
-            tags=[
-                scoring.TagMatch(label, _ROLES[role], holders.get(tag_id, 0))
-                for role in ("SKILL", "GIVES", "GOAL")
-                for tag_id, label in tags.items()
-                if tag_id in found.get(role, ())
-            ],
+            tags=_tag_matches(matches.get(member_id, {}), tags, holders),
             members=members,
             tie_strength=first.get(member_id),
             via=via,
@@ -439,20 +598,20 @@ async def on_help_request_posted(
         for s in scoring.rank(list(rough.values()), limit=SHORTLIST * caps.per_signal, w=weights)
     ]
     circles = await shared_circles(session, author_id=author_id, member_ids=set(shortlist))
-    give_take = await ledger_read.reciprocity(session, shortlist)
+    give_take = await _help_exchanged(session, shortlist)
     responsive = await _responsiveness(session, shortlist, tx.now)
     declines = await _declines(session, shortlist, requester_id=author_id, now=tx.now)
     owing = await _owing(session, shortlist, creditor_id=author_id)
     candidates = []
     for member_id in shortlist:
-        figures = give_take.get(member_id, ledger_read.ReciprocityView())
+        help_given, help_received = give_take.get(member_id, (0, 0))
         acted, ignored = responsive.get(member_id, (0, 0))
         candidates.append(
             dataclasses.replace(
                 rough[member_id],
                 circles=circles.get(member_id, []),
-                help_given=figures.help_given,
-                help_received=figures.help_received,
+                help_given=help_given,
+                help_received=help_received,
                 acted=acted,
                 ignored=ignored,
                 declined_by_requester=declines.get(member_id, 0),
@@ -531,13 +690,16 @@ async def on_goal_added(
     if not tags:
         return []
     first, _ = await network_matches(
-        session, author_id=goal.member_id, tag_ids=list(tags), now=tx.now
+        session, author_id=goal.member_id, tag_ids=list(tags), now=tx.now, among=()
     )
     if not first:
         return []
     ids = set(first)
     matches = await tag_matches(session, ids, list(tags))
-    holders, members = await _holders(session, list(tags))
+    figures = await _tag_figures(
+        session, author_id=goal.member_id, tag_ids=list(tags), strangers=False
+    )
+    holders, members = figures.holders, figures.members
     candidates = []
     for member_id in sorted(ids):
         found = matches.get(member_id, {})

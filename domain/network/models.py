@@ -88,6 +88,9 @@ class Connection(Base):
         Index(None, "other_id", "member_id"),
         # A hub's strongest ties without reading all of them (intro paths).
         Index(None, "member_id", "strength"),
+        # Every tie of a member, strength and last contact included, from the index alone:
+        # matching's 2nd degree reads thousands next to a hub, scattered over the heap.
+        Index(None, "member_id", "other_id", "strength", "last_contact_at"),
     )
 
 

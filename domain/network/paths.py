@@ -349,7 +349,7 @@ class _Tie:
             (relationship, relationship.id == connection.relationship_id),
             connection.strength,
             last,
-            _decayed(dialect, connection.strength, last, now),
+            decayed(dialect, connection.strength, last, now),
         )
 
 
@@ -362,12 +362,16 @@ def _last_contact(relationship: Any) -> ColumnElement[dt.datetime]:
 
 # 2^-f = e^(-f·ln 2) for 0 ≤ f < 1 by its series to the 5th power (off by under 0.04 %).
 _SERIES = [(-math.log(2)) ** power / math.factorial(power) for power in range(6)]
+# How far ``decayed`` may be from the exact decay, relative: SQLite's series, with room.
+DECAY_ERROR = 0.001
 
 
-def _decayed(dialect: str, snapshot: Any, last_contact: Any, now: Any) -> ColumnElement[float]:
+def decayed(dialect: str, snapshot: Any, last_contact: Any, now: Any) -> ColumnElement[float]:
     """Return, in SQL, about how strong a tie is now (to choose candidates by).
 
-    ``tie_strength`` gives the exact figure. PostgreSQL computes 2^-h (h: half-lives since
+    ``tie_strength`` gives the exact figure; this one is within ``DECAY_ERROR`` of it
+    (relative, before ``tie_strength`` rounds). Intro paths and matching's second degree
+    both choose by it. PostgreSQL computes 2^-h (h: half-lives since
     the last contact) with power(); SQLite has no power() in every build (Windows' Python
     lacks the math functions), so it takes 2^-h as 2^-⌊h⌋ (a bit shift) times 2^-f of the
     fraction left (a short series).
@@ -417,7 +421,7 @@ def _frontier(
             strongest.c.member_id,
             strongest.c.strength,
             last.label("last_contact"),
-            _decayed(dialect, strongest.c.strength, last, now).label("estimate"),
+            decayed(dialect, strongest.c.strength, last, now).label("estimate"),
         )
         .join(broker, broker.id == strongest.c.member_id)
         .join(relationship, relationship.id == strongest.c.relationship_id)

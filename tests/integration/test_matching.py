@@ -7,14 +7,14 @@ import contextlib
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from api.worker import REALTIME, Worker, consumers_for
 from domain import consumers
 from domain.consumers import ConsumerEvent, ConsumerStatus
 from domain.events import OutboxEvent
 from domain.ledger import ious
-from domain.marketplace import requests
+from domain.marketplace import audience, requests
 from domain.marketplace.rules import (
     Audience,
     AudienceScope,
@@ -22,10 +22,12 @@ from domain.marketplace.rules import (
     HelpRequestKind,
     MarketPolicy,
 )
+from domain.matching import signals
 from domain.matching.models import Opportunity
 from domain.matching.scoring import Caps
 from domain.members import service
 from domain.network import relationships
+from domain.network.models import Connection
 from tests.builders import make_members
 
 
@@ -374,3 +376,60 @@ async def test_operators_see_parked_events_and_put_them_back_in_line(store, data
     retried = await outbox("--retry", "matching")
     assert "matching: 1 parked event(s) back in line" in retried
     assert "matching: 1 PENDING" in retried
+
+
+async def test_the_second_degree_left_out_by_its_estimate_would_not_have_ranked(store, monkeypatch):
+    # Given an author whose 2nd degree outnumbers the shortlist (caps of 1: 4 candidates),
+    # through brokers of different strengths, some candidates holding both tags
+    carol, *brokers = await make_members(store, "carol", "bea", "ben", "bo")
+    candidates = await make_members(store, *(f"c{n}" for n in range(12)))
+    for n, member in enumerate(candidates):
+        await _skills(store, member, *(("SEO", "Copywriting") if n % 3 == 0 else ("SEO",)))
+    await _connect(store, *((carol, broker) for broker in brokers))
+    await _connect(
+        store,
+        *((brokers[n % 3], member) for n, member in enumerate(candidates)),
+        (brokers[0], candidates[1]),
+    )
+    async with store.transaction() as tx:
+        for n, broker in enumerate(brokers):
+            await tx.session.execute(
+                update(Connection)
+                .where(or_(Connection.member_id == broker, Connection.other_id == broker))
+                .values(strength=0.3 + 0.2 * n, last_contact_at=tx.now - dt.timedelta(days=30 * n))
+            )
+        await tx.commit()
+    request_id = await _post(store, carol, tags=("SEO", "Copywriting"))
+    async with store.reader() as session:
+        event = await session.scalar(
+            select(OutboxEvent).where(OutboxEvent.type == "help_request.posted")
+        )
+    assert event is not None
+    assert event.payload["help_request_id"] == request_id
+
+    scored: list[list[tuple[int, float, list[Any]]]] = []
+    among: list[int] = []
+    write, matches = signals._write, audience.network_matches
+
+    async def spy_write(tx, **kwargs):
+        scored.append([(s.member_id, s.score, s.reasons) for s in kwargs["scored"]])
+        return await write(tx, **kwargs)
+
+    async def spy_matches(session, **kwargs):
+        among.append(len(kwargs["among"]))
+        return await matches(session, **kwargs)
+
+    monkeypatch.setattr(signals, "_write", spy_write)
+    monkeypatch.setattr(signals, "network_matches", spy_matches)
+
+    # When it is matched with the estimate's preshortlist, and with every path read
+    async with store.transaction() as tx:  # rolled back
+        await signals.on_help_request_posted(tx, event, caps=Caps(per_signal=1))
+    monkeypatch.setattr(signals, "_preshortlist", lambda reach, *_args, **_kwargs: set(reach))
+    async with store.transaction() as tx:
+        await signals.on_help_request_posted(tx, event, caps=Caps(per_signal=1))
+
+    # Then the estimate left some out, and the same member ranks first for the same reasons
+    assert among[0] < among[1] == len(candidates)
+    assert scored[0] == scored[1]
+    assert len(scored[0]) == 1

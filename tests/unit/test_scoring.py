@@ -15,6 +15,9 @@ from domain.matching.scoring import (
     TagMatch,
     Verdict,
     Via,
+    closeness_of,
+    fresh_of,
+    match_of,
     rank,
     score,
     verdict,
@@ -104,3 +107,20 @@ def test_dismissals_feed_back():
     assert verdict(_member(not_relevant_from_source=2), NOW, asks=True) is Verdict.DROP
     assert verdict(_member(not_relevant_from_source=1), NOW, asks=True) is Verdict.PUSH
     assert verdict(_member(no_time_lately=True), NOW, asks=True) is Verdict.DROP
+
+
+def test_before_the_shortlist_a_score_is_match_times_closeness_times_freshness():
+    # Matching's preshortlist bounds scores from these three alone (nothing else read yet).
+    tags = [TagMatch("SEO", Role.GIVES, 10), TagMatch("Copy", Role.SKILL, 700)]
+    age = dt.timedelta(hours=5)
+    for tie, via in ((0.8123, None), (None, 0.4567), (None, None)):
+        candidate = Candidate(
+            member_id=1,
+            tags=tags,
+            members=1000,
+            tie_strength=tie,
+            via=None if via is None else Via(2, "bob", via),
+            age=age,
+        )
+        expected = match_of(tags, 1000) * closeness_of(tie, via) * fresh_of(age)
+        assert scored(candidate).score == round(expected, 4)
