@@ -2,7 +2,7 @@
 degree to read a hub's ties without visiting the heap (index-only on PostgreSQL).
 
 Revision ID: b3e91c07d2a5
-Revises: 358d1f51a84f
+Revises: 8a01efe3d39d
 Create Date: 2026-11-26 07:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "b3e91c07d2a5"
-down_revision: str | None = "358d1f51a84f"
+down_revision: str | None = "8a01efe3d39d"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
