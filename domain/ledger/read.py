@@ -8,7 +8,7 @@ never shifts when something new is written. ``backward`` reads the page before `
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, literal, or_, select, union_all
@@ -21,6 +21,7 @@ from domain.ledger.rules import Band, band
 from domain.marketplace.models import HelpRequest, Offer
 from domain.marketplace.rules import OfferStatus
 from domain.paging import Page
+from domain.store import any_of
 
 _OTHER = aliased(Account, name="other_account")
 # Karma a member earns by giving (a welcome grant or a refund of their own bounty is not
@@ -232,30 +233,43 @@ async def ious_by_ids(
     return {row.id: row for row in rows}
 
 
+async def help_exchanged(
+    session: AsyncSession, member_ids: Collection[int]
+) -> dict[int, tuple[int, int]]:
+    """Return, for each member who has any, the help they gave and received (completed
+    offers), in one statement."""
+    completed = Offer.status == OfferStatus.COMPLETED
+    rows = await session.execute(
+        union_all(
+            select(Offer.helper_id, literal(0), func.count())
+            .where(any_of(session, Offer.helper_id, member_ids), completed)
+            .group_by(Offer.helper_id),
+            select(HelpRequest.author_id, literal(1), func.count())
+            .join(Offer, Offer.help_request_id == HelpRequest.id)
+            .where(any_of(session, HelpRequest.author_id, member_ids), completed)
+            .group_by(HelpRequest.author_id),
+        )
+    )
+    found: dict[int, list[int]] = {}
+    for member_id, received, count in rows:
+        found.setdefault(member_id, [0, 0])[received] += int(count)
+    return {member_id: (given, taken) for member_id, (given, taken) in found.items()}
+
+
 async def reciprocity(
     session: AsyncSession, member_ids: Sequence[int]
 ) -> dict[int, ReciprocityView]:
     """Return each member's give and take, derived from completed help and the journal.
 
-    Three statements for any number of members: help given and received, karma earned and
-    spent, IOUs held and owed.
+    Three statements for any number of members: help given and received
+    (``help_exchanged``), karma earned and spent, IOUs held and owed.
     """
     ids = list(member_ids)
     if not ids:
         return {}
     figures: dict[int, dict[str, int]] = {member_id: {} for member_id in ids}
-    completed = Offer.status == OfferStatus.COMPLETED
-    help_rows = await session.execute(
-        union_all(
-            select(Offer.helper_id, literal("help_given"), func.count())
-            .where(Offer.helper_id.in_(ids), completed)
-            .group_by(Offer.helper_id),
-            select(HelpRequest.author_id, literal("help_received"), func.count())
-            .join(Offer, Offer.help_request_id == HelpRequest.id)
-            .where(HelpRequest.author_id.in_(ids), completed)
-            .group_by(HelpRequest.author_id),
-        )
-    )
+    for member_id, (given, received) in (await help_exchanged(session, ids)).items():
+        figures[member_id].update(help_given=given, help_received=received)
     source, target = aliased(Account, name="source"), aliased(Account, name="target")
     karma_rows: Any = await session.execute(
         union_all(
@@ -285,7 +299,7 @@ async def reciprocity(
             .group_by(Iou.debtor_id)
         )
     )
-    for rows in (help_rows, karma_rows, iou_rows):
+    for rows in (karma_rows, iou_rows):
         for member_id, name, value in rows:
             if member_id in figures:
                 figures[member_id][name] = figures[member_id].get(name, 0) + int(value or 0)
@@ -298,6 +312,7 @@ __all__ = [
     "Page",
     "ReciprocityView",
     "entries_by_ids",
+    "help_exchanged",
     "ious_by_ids",
     "ious_of",
     "karma_of",

@@ -20,10 +20,8 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     and_,
-    any_,
     case,
     exists,
     func,
@@ -33,7 +31,6 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,7 +57,7 @@ from domain.network.models import (
     MembershipStatus,
 )
 from domain.network.paths import decayed, tie_strength
-from domain.store import UTCDateTime
+from domain.store import UTCDateTime, any_of
 
 FIRST = 20
 MAX_FIRST = 50
@@ -484,14 +481,6 @@ async def tag_matches(
     for member_id, tag_id, role in rows:
         found[member_id][role].add(tag_id)
     return found
-
-
-def any_of(session: AsyncSession, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
-    """Return ``column IN ids``: on PostgreSQL as ``= ANY`` of one array parameter, which
-    costs SQLAlchemy far less to render and bind than a parameter per id (hundreds here)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(sorted(ids), ARRAY(BigInteger)))  # type: ignore[no-any-return]
-    return column.in_(sorted(ids))  # type: ignore[no-any-return]
 
 
 def _holds_any(member_id: Any, tag_ids: list[int]) -> ColumnElement[bool]:

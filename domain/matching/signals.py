@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.consumers import Consumer, Notice, member_channel
 from domain.events import OutboxEvent
 from domain.ledger.models import Iou, IouStatus
+from domain.ledger.read import help_exchanged
 from domain.marketplace.audience import (
     Reach,
-    any_of,
     held_tags,
     network_matches,
     second_degree_reach,
@@ -64,7 +64,7 @@ from domain.network.models import (
     Relationship,
 )
 from domain.network.paths import DECAY_ERROR
-from domain.store import Transaction, insert_ignoring_conflicts
+from domain.store import Transaction, any_of, insert_ignoring_conflicts
 
 SHORTLIST = 4  # times caps.per_signal: the candidates whose every feature is read
 STRANGERS = 200  # for a public request: tag matches outside the author's network considered
@@ -277,28 +277,6 @@ async def _responsiveness(
         .group_by(Opportunity.member_id)
     )
     return {member_id: (int(acted or 0), int(skipped or 0)) for member_id, acted, skipped in rows}
-
-
-async def _help_exchanged(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
-    """Return, per member, the help they gave and received (completed offers), as
-    ``ledger.read.reciprocity`` counts them: the only part of it scoring uses, in one
-    statement (it reads karma and IOUs too, in three)."""
-    completed = Offer.status == OfferStatus.COMPLETED
-    rows = await session.execute(
-        union_all(
-            select(Offer.helper_id, literal(0), func.count())
-            .where(any_of(session, Offer.helper_id, ids), completed)
-            .group_by(Offer.helper_id),
-            select(HelpRequest.author_id, literal(1), func.count())
-            .join(Offer, Offer.help_request_id == HelpRequest.id)
-            .where(any_of(session, HelpRequest.author_id, ids), completed)
-            .group_by(HelpRequest.author_id),
-        )
-    )
-    found: dict[int, list[int]] = {}
-    for member_id, received, count in rows:
-        found.setdefault(member_id, [0, 0])[received] += int(count)
-    return {member_id: (given, taken) for member_id, (given, taken) in found.items()}
 
 
 async def _declines(
@@ -598,7 +576,7 @@ async def on_help_request_posted(
         for s in scoring.rank(list(rough.values()), limit=SHORTLIST * caps.per_signal, w=weights)
     ]
     circles = await shared_circles(session, author_id=author_id, member_ids=set(shortlist))
-    give_take = await _help_exchanged(session, shortlist)
+    give_take = await help_exchanged(session, shortlist)
     responsive = await _responsiveness(session, shortlist, tx.now)
     declines = await _declines(session, shortlist, requester_id=author_id, now=tx.now)
     owing = await _owing(session, shortlist, creditor_id=author_id)
