@@ -232,6 +232,9 @@ class Member:
 class Caps:
     max_pushes_per_day: int = 10
     per_signal: int = 50  # the most opportunities one signal (one ask, one goal) writes
+    # A signal older than this is offered but not pushed: a worker catching up on a backlog
+    # (after downtime, or a seeded history) does not buzz phones with old news.
+    push_within: dt.timedelta = dt.timedelta(hours=1)
 
 
 CAPS = Caps()
@@ -256,13 +259,23 @@ def quiet_now(member: Member, now: dt.datetime) -> bool:
     return start <= local < end if start <= end else local >= start or local < end
 
 
-def verdict(member: Member, now: dt.datetime, *, asks: bool, caps: Caps = CAPS) -> Verdict:
-    """Apply the caps to one opportunity; ``asks``: it asks for help (budget applies)."""
+def verdict(
+    member: Member,
+    now: dt.datetime,
+    *,
+    asks: bool,
+    caps: Caps = CAPS,
+    signalled_at: dt.datetime | None = None,
+) -> Verdict:
+    """Apply the caps to one opportunity; ``asks``: it asks for help (budget applies);
+    ``signalled_at``: when what it answers happened (stale news is not pushed)."""
     if asks:
         if member.budget <= 0 or member.asked_this_week >= member.budget:
             return Verdict.DROP
         if member.not_relevant_from_source >= 2 or member.no_time_lately:
             return Verdict.DROP
     if member.pushed_today >= caps.max_pushes_per_day or quiet_now(member, now):
+        return Verdict.KEEP
+    if signalled_at is not None and now - signalled_at > caps.push_within:
         return Verdict.KEEP
     return Verdict.PUSH

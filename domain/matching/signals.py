@@ -335,7 +335,9 @@ async def _write(
         member = caps.get(item.member_id)
         if member is None:
             continue
-        decided = scoring.verdict(member, tx.now, asks=asks, caps=limits)
+        decided = scoring.verdict(
+            member, tx.now, asks=asks, caps=limits, signalled_at=event.occurred_at
+        )
         if decided is Verdict.DROP:
             continue
         rows.append(

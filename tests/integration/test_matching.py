@@ -132,6 +132,22 @@ async def test_a_public_request_reaches_strangers_with_the_skill_below_the_netwo
     assert found[0].score > found[1].score
 
 
+async def test_a_backlog_of_old_signals_is_offered_without_buzzing_anyone(store, clock):
+    """A worker that was down for hours (or a seeded history) catches up: the opportunities
+    are written, and a client finds them, but nothing that old is pushed."""
+    alice, carol = await make_members(store, "alice", "carol")
+    await _skills(store, alice, "SEO")
+    await _connect(store, (alice, carol))
+    await _post(store, carol)
+    clock.advance(hours=2)
+    published = Published()
+    await Worker(store, published, consumers_for(Caps())).round()
+    [offered] = await _opportunities(store)
+    assert offered.member_id == alice
+    assert not offered.pushed
+    assert [m for channel, m in published.messages if channel == f"member:{alice}"] == []
+
+
 async def test_quiet_hours_and_the_daily_cap_keep_an_opportunity_but_do_not_push_it(store):
     alice, carol = await make_members(store, "alice", "carol")
     await _skills(store, alice, "SEO")

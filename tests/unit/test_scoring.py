@@ -93,6 +93,25 @@ def test_the_daily_push_limit_keeps_but_does_not_push():
     assert verdict(_member(pushed_today=1), NOW, asks=False, caps=Caps(1)) is Verdict.KEEP
 
 
+def test_old_news_is_offered_but_not_pushed():
+    fresh = NOW - dt.timedelta(minutes=59)
+    stale = NOW - dt.timedelta(hours=2)
+    assert verdict(_member(), NOW, asks=False, signalled_at=fresh) is Verdict.PUSH
+    assert verdict(_member(), NOW, asks=False, signalled_at=stale) is Verdict.KEEP
+    # Still dropped when the budget is spent, whatever its age.
+    assert verdict(_member(budget=0), NOW, asks=True, signalled_at=stale) is Verdict.DROP
+    assert (
+        verdict(
+            _member(),
+            NOW,
+            asks=False,
+            caps=Caps(push_within=dt.timedelta(hours=3)),
+            signalled_at=stale,
+        )
+        is Verdict.PUSH
+    )
+
+
 def test_quiet_hours_are_the_members_own_in_their_time_zone():
     night = {"quiet_start": dt.time(22), "quiet_end": dt.time(7)}
     # 12:00 UTC is 21:00 in Tokyo (awake) and 07:00 in Los Angeles… 04:00 (asleep)
