@@ -391,6 +391,7 @@ async def second_degree_reach(
         .where(mine.member_id == author_id, mine.other_id.not_in(blocked))
         .cte("near")
         .prefix_with("MATERIALIZED", dialect="postgresql")
+        .prefix_with("MATERIALIZED", dialect="sqlite")
     )
     far = decayed(dialect, theirs.strength, theirs.last_contact_at, moment)
     weaker = (func.least if dialect == "postgresql" else func.min)(near.c.estimate, far)
