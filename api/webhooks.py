@@ -302,9 +302,15 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], int] = {}
         self._purged_at: dt.datetime | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for due deliveries now (new ones were just made)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask ``run`` to claim nothing more and return once the attempts in flight end."""
+        self._stopping = True
         self._wake.set()
 
     async def round(self) -> int:
@@ -409,9 +415,10 @@ class Dispatcher:
         return count
 
     async def run(self) -> None:
-        """Deliver until cancelled: woken by new deliveries and free slots, else polling."""
+        """Deliver until stopped (or cancelled): woken by new deliveries and free slots, else
+        polling. Stopping lets the attempts in flight finish and record their answers."""
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 try:
                     now = self.store.clock()
@@ -423,7 +430,10 @@ class Dispatcher:
                     log.exception("webhook round failed; retrying in %s s", self.poll_seconds)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            if self._tasks:
+                await asyncio.wait(list(self._tasks))
         finally:
+            # Cancelled: an attempt cut short is made again once its lease ends.
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:

@@ -33,6 +33,9 @@ from domain.store import Store, Transaction
 
 log = logging.getLogger("rapport.worker")
 
+# How long a stopping worker waits for its round and attempts in flight before cancelling.
+STOP_GRACE = 30.0
+
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
 PublishMany = Callable[[Iterable[tuple[str, dict[str, Any]]]], Awaitable[None]]
 
@@ -85,9 +88,15 @@ class Worker:
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Ask for a round now (called after a local commit that wrote events)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask ``run`` to return once the round in progress is done."""
+        self._stopping = True
         self._wake.set()
 
     async def round(self) -> int:
@@ -125,8 +134,8 @@ class Worker:
             log.exception("could not publish on %s", notice.channel)
 
     async def run(self) -> None:
-        """Run rounds until cancelled."""
-        while True:
+        """Run rounds until stopped (or cancelled)."""
+        while not self._stopping:
             self._wake.clear()
             try:
                 handled = await self.round()
@@ -189,7 +198,14 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
         yield worker
     finally:
         worker.store.on_events.remove(worker.wake)
-        for task in tasks:
+        # Let each loop finish what it is doing (a round, an attempt): a task cancelled
+        # mid-transaction rolls back, but its connection's rollback is cut short too.
+        worker.stop()
+        if worker.dispatcher is not None:
+            worker.dispatcher.stop()
+        _done, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+        for task in late:
             task.cancel()
-        await asyncio.wait(tasks)
+        if late:
+            await asyncio.wait(late)
         log.info("worker stopped")
