@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.store import Base, Id
+from domain.store import OUTBOX_TABLE, Base, Id
 
 
 class OutboxEvent(Base):
     """One event, in commit order of its id."""
 
-    __tablename__ = "outbox_events"
+    __tablename__ = OUTBOX_TABLE
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(64))
@@ -43,16 +43,17 @@ class Event:
     type: ClassVar[str]
     actor_id: int | None = None
 
-    def outbox_row(self, occurred_at: dt.datetime) -> OutboxEvent:
-        """Return the outbox row that records this event."""
+    def outbox_values(self, occurred_at: dt.datetime) -> dict[str, Any]:
+        """Return the values of the outbox row that records this event."""
         payload = {
-            field.name: _jsonable(getattr(self, field.name))
-            for field in dataclasses.fields(self)
-            if field.name != "actor_id"
+            name: _jsonable(value) for name, value in vars(self).items() if name != "actor_id"
         }
-        return OutboxEvent(
-            type=self.type, actor_id=self.actor_id, payload=payload, occurred_at=occurred_at
-        )
+        return {
+            "type": self.type,
+            "actor_id": self.actor_id,
+            "payload": payload,
+            "occurred_at": occurred_at,
+        }
 
 
 def _jsonable(value: Any) -> Any:

@@ -83,40 +83,58 @@ async def once(
     for a ``run`` that refuses before it writes anything that matters.
     """
     digest = fingerprint(operation, body)
-    this = {"this_scope": scope, "this_key": key}
     claimed = (
         await tx.session.execute(
             _claim(tx.dialect), {"scope": scope, "key": key, "fingerprint": digest}
         )
     ).rowcount  # type: ignore[attr-defined]
     if not claimed:
-        first = (await tx.session.execute(_FIRST, this)).one()
-        if first.fingerprint != digest:
-            raise DomainError(
-                Code.CONFLICT,
-                "this idempotency key was used for another request: use a new key",
-                "idempotency_key",
-            )
-        if first.refusal:
-            raise _refusal_of(first.refusal)
-        assert first.result_id is not None, "a claimed key has an outcome once committed"
-        return int(first.result_id)
+        return await replay(tx, scope=scope, key=key, digest=digest)
     try:
         if savepoint:
-            async with tx.session.begin_nested():
+            async with tx.savepoint():
                 result = await run()
         else:
             result = await run()
     except DomainError as error:
-        problems = [
-            {"code": p.code.value, "message": p.message, "field": list(p.field or ())}
-            for p in error.problems()
-        ]
-        await tx.session.execute(_RECORD, this | {"refusal": problems})
-        error.recorded = alone
+        await record_refusal(tx, scope=scope, key=key, error=error, alone=alone)
         raise
-    await tx.session.execute(_RECORD, this | {"result_id": result})
+    await tx.session.execute(_RECORD, _this(scope, key) | {"result_id": result})
     return result
+
+
+async def replay(tx: Transaction, *, scope: str, key: str, digest: str) -> int:
+    """Return the first outcome of a key another attempt claimed (raise its refusal).
+
+    Refused with ``CONFLICT`` when that attempt's fingerprint is not ``digest``.
+    """
+    first = (await tx.session.execute(_FIRST, _this(scope, key))).one()
+    if first.fingerprint != digest:
+        raise DomainError(
+            Code.CONFLICT,
+            "this idempotency key was used for another request: use a new key",
+            "idempotency_key",
+        )
+    if first.refusal:
+        raise _refusal_of(first.refusal)
+    assert first.result_id is not None, "a claimed key has an outcome once committed"
+    return int(first.result_id)
+
+
+async def record_refusal(
+    tx: Transaction, *, scope: str, key: str, error: DomainError, alone: bool
+) -> None:
+    """Record a claimed key's refusal, for a retry to replay (committed when ``alone``)."""
+    problems = [
+        {"code": p.code.value, "message": p.message, "field": list(p.field or ())}
+        for p in error.problems()
+    ]
+    await tx.session.execute(_RECORD, _this(scope, key) | {"refusal": problems})
+    error.recorded = alone
+
+
+def _this(scope: str, key: str) -> dict[str, str]:
+    return {"this_scope": scope, "this_key": key}
 
 
 def _refusal_of(problems: list[dict[str, Any]]) -> DomainError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -24,13 +25,14 @@ from sqlalchemy import (
     TypeDecorator,
     any_,
     event,
+    insert,
     literal,
     make_url,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,6 +47,8 @@ from domain.errors import Code, DomainError
 Clock = Callable[[], dt.datetime]
 # deadlock_detected, serialization_failure: the database rolled the transaction back.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# A pooled connection idle this long is pinged before use (see ``_ping_when_idle``).
+PING_AFTER_SECONDS = 10.0
 
 
 def utc_now() -> dt.datetime:
@@ -100,10 +104,14 @@ class Base(DeclarativeBase):
     }
 
 
+# The table of the transactional outbox (defined with the events, in ``domain.events``).
+OUTBOX_TABLE = "outbox_events"
+
+
 class Emittable(Protocol):
     """An event that knows its outbox row (see ``domain.events``)."""
 
-    def outbox_row(self, occurred_at: dt.datetime) -> Base: ...
+    def outbox_values(self, occurred_at: dt.datetime) -> dict[str, Any]: ...
 
 
 class Transaction:
@@ -122,10 +130,17 @@ class Transaction:
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
         self._on_events = on_events
+        # Outbox rows, written in one INSERT when the transaction commits: a Core statement,
+        # not an ORM flush, as nearly every command emits and the flush costs more.
+        self._events: list[dict[str, Any]] = []
 
     def emit(self, event: Emittable) -> None:
         """Append an event to the outbox, to be published only if this transaction commits."""
-        self.session.add(event.outbox_row(self.now))
+        self._events.append(event.outbox_values(self.now))
+        self.emitted()
+
+    def emitted(self) -> None:
+        """Note that an event was written (by ``emit``, or in the database by a function)."""
         if self._on_events:
             # Wake the outbox's consumers once this commits.
             self._after_commit.extend(self._on_events)
@@ -135,8 +150,22 @@ class Transaction:
         """Run ``callback`` once the transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Run a block in a SAVEPOINT: if it raises, its writes and events are undone."""
+        emitted = len(self._events)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._events[emitted:]
+            raise
+
     async def commit(self) -> None:
         """Make everything done in this transaction durable."""
+        if self._events:
+            events, self._events = self._events, []
+            await self.session.execute(insert(Base.metadata.tables[OUTBOX_TABLE]), events)
         await self.session.commit()
         self.committed = True
         callbacks, self._after_commit = self._after_commit, []
@@ -154,10 +183,13 @@ class Store:
         pool_size: int = 10,
         clock: Clock = utc_now,
         echo: bool = False,
+        ping_after: float = PING_AFTER_SECONDS,
     ) -> None:
         self.url = url
         self.clock = clock
-        self.engine: AsyncEngine = _create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine: AsyncEngine = _create_engine(
+            url, pool_size=pool_size, echo=echo, ping_after=ping_after
+        )
         self.dialect = self.engine.dialect.name
         writer = self.engine.execution_options(rapport_write=True)
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -211,7 +243,7 @@ class Store:
         await self.engine.dispose()
 
 
-def _create_engine(url: str, *, pool_size: int, echo: bool) -> AsyncEngine:
+def _create_engine(url: str, *, pool_size: int, echo: bool, ping_after: float) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
@@ -223,9 +255,36 @@ def _create_engine(url: str, *, pool_size: int, echo: bool) -> AsyncEngine:
         )
         _install_sqlite_quirks(engine)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine, ping_after)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Check a pooled connection on checkout only if it sat idle ``after`` seconds or more.
+
+    ``pool_pre_ping`` pings on every checkout: on asyncpg that is BEGIN, a query and
+    ROLLBACK, three round trips, as many as half of a short transaction's. A connection in
+    steady use needs none: when the server goes away under load, the statement that meets
+    the closed connection fails, and SQLAlchemy then discards every connection of the pool
+    opened before it. An idle connection is the one that may have died unnoticed (a server
+    restart at night, a firewall's idle timeout); it is pinged, and replaced if the ping
+    fails (the pool retries the checkout on ``DisconnectionError``).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("an idle pooled connection is gone") from error
 
 
 def _install_sqlite_quirks(engine: AsyncEngine) -> None:

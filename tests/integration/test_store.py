@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from domain.events import Event, OutboxEvent
 from domain.members.models import Tag, TagKind
@@ -111,3 +112,57 @@ async def test_timestamps_come_back_timezone_aware(store):
     assert tag is not None
     assert tag.created_at.tzinfo is not None
     assert tag.created_at == written
+
+
+async def _backend_pid(store: Store) -> int:
+    async with store.transaction() as tx:
+        pid = await tx.session.scalar(text("SELECT pg_backend_pid()"))
+        await tx.commit()
+    assert pid is not None
+    return int(pid)
+
+
+async def _terminate(database_url: str, pid: int) -> None:
+    admin = Store(database_url, pool_size=1)
+    try:
+        async with admin.engine.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            await connection.commit()
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(database_url: str) -> str:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    return database_url
+
+
+async def test_a_pooled_connection_that_died_while_idle_is_replaced_unseen(postgres_url):
+    # The server restarted at night: the pool's idle connection is dead, and the next
+    # request still succeeds, on a new connection.
+    store = Store(postgres_url, pool_size=1, ping_after=0.05)
+    try:
+        first = await _backend_pid(store)
+        await _terminate(postgres_url, first)
+        await asyncio.sleep(0.1)
+        assert await _backend_pid(store) != first
+    finally:
+        await store.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(postgres_url):
+    # A ping is a BEGIN, a query and a ROLLBACK: three round trips a busy connection
+    # does without. Without the ping, the first use of a dead connection fails, and the
+    # pool then replaces it for the next one.
+    store = Store(postgres_url, pool_size=1, ping_after=60)
+    try:
+        first = await _backend_pid(store)
+        await _terminate(postgres_url, first)
+        await asyncio.sleep(0.05)
+        with pytest.raises(DBAPIError):
+            await _backend_pid(store)
+        assert await _backend_pid(store) != first
+    finally:
+        await store.dispose()
