@@ -1,7 +1,7 @@
 """The double-entry core: accounts named by owner, and transfers posted once per key.
 
 A transfer moves a positive amount from one account to another. Posting it runs, inside the
-caller's transaction and a SAVEPOINT (``domain.idempotency.once``):
+caller's transaction (``domain.idempotency.once``):
 
 1. claim the transfer's key: a retry replays the first outcome, a refusal included;
 2. find (or open) both accounts and lock them in id order (one ``SELECT … ORDER BY id FOR
@@ -12,6 +12,13 @@ caller's transaction and a SAVEPOINT (``domain.idempotency.once``):
    first write, a refusal leaves nothing to undo (no SAVEPOINT);
 4. append the transfer row (the database refuses to change or delete it afterwards), with
    each side's balance after it, and its ``karma.transferred`` event.
+
+On PostgreSQL the same steps run in the database, in one call to the ``ledger_post``
+function (migration ``c4d2f7a90e15``): a transfer is one round trip instead of six, and
+twice as many transfers a second fit on the same cores (``bench/ledger.py``). Python
+still decides everything else: the checks above, the key's fingerprint, the rows of
+accounts to open, the event, and what a replay or a refusal raises. SQLite runs ``_post``
+inside ``once``; the ledger's model test holds both to one model.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+import orjson
+from sqlalchemy import Table, bindparam, insert, or_, select, text, update
 
 from domain.errors import Code, DomainError, invalid
 from domain.events import KarmaTransferred
-from domain.idempotency import once
+from domain.idempotency import fingerprint, once, record_refusal, replay
 from domain.ledger.models import Account, AccountKind, Transfer, TransferReason
-from domain.store import Transaction, insert_ignoring_conflicts
+from domain.store import Transaction, UTCDateTime, insert_ignoring_conflicts
 
 ISSUER = "issuer"
 MAX_AMOUNT = 1_000_000_000
@@ -60,7 +68,7 @@ class Posting:
     field: str = "amount"
 
     def body(self) -> dict[str, Any]:
-        body = dataclasses.asdict(self)
+        body = dict(vars(self))  # dataclasses.asdict deep-copies: 10 times slower
         del body["key"], body["field"]
         body["reason"] = self.reason.value
         return body
@@ -77,11 +85,13 @@ async def transfer(tx: Transaction, posting: Posting, *, alone: bool = False) ->
         raise invalid(f"an amount is 1 to {MAX_AMOUNT} karma", "amount")
     if posting.source == posting.target:
         raise invalid("a transfer needs two accounts", "amount")
+    if tx.dialect == "postgresql":
+        return await _post_in_database(tx, posting, alone=alone)
     return await once(
         tx,
-        scope="transfer",
+        scope=SCOPE,
         key=posting.key,
-        operation="transfer",
+        operation=SCOPE,
         body=posting.body(),
         run=lambda: _post(tx, posting),
         alone=alone,
@@ -112,22 +122,66 @@ _DEBIT = (
         ),
     )
     .values(balance=_ACCOUNTS.c.balance - bindparam("amount"))
-    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.member_id)
+    .returning(_ACCOUNTS.c.balance)
 )
 _CREDIT = (
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("account_id"))
     .values(balance=_ACCOUNTS.c.balance + bindparam("amount"))
-    .returning(_ACCOUNTS.c.balance, _ACCOUNTS.c.member_id)
+    .returning(_ACCOUNTS.c.balance)
 )
 _BALANCE = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
 _RECORD = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
+_LEDGER_POST = text(
+    "SELECT outcome, transfer_id, available FROM ledger_post(:scope, :key, :fingerprint, "
+    ":source, :target, :amount, :reason, :actor_id, :help_request_id, :offer_id, :iou_id, "
+    ":intro_id, :memo, :now, :open, :event_type, :event_payload)"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+SCOPE = "transfer"
+
+
+async def _post_in_database(tx: Transaction, posting: Posting, *, alone: bool) -> int:
+    """``once`` and ``_post`` in one call to PostgreSQL's ``ledger_post``."""
+    digest = fingerprint(SCOPE, posting.body())
+    event = _event(posting, transfer_id=0).outbox_values(tx.now)
+    row = (
+        await tx.session.execute(
+            _LEDGER_POST,
+            {
+                "scope": SCOPE,
+                "key": posting.key,
+                "fingerprint": digest,
+                "source": posting.source,
+                "target": posting.target,
+                "amount": posting.amount,
+                "reason": posting.reason.value,
+                "actor_id": posting.actor_id,
+                "help_request_id": posting.help_request_id,
+                "offer_id": posting.offer_id,
+                "iou_id": posting.iou_id,
+                "intro_id": posting.intro_id,
+                "memo": posting.memo,
+                "now": tx.now,
+                "open": orjson.dumps([_opening(posting.source), _opening(posting.target)]).decode(),
+                "event_type": event["type"],
+                "event_payload": orjson.dumps(event["payload"]).decode(),
+            },
+        )
+    ).one()
+    if row.outcome == "replay":
+        return await replay(tx, scope=SCOPE, key=posting.key, digest=digest)
+    if row.outcome == "refused":
+        error = _insufficient(posting, row.available)
+        await record_refusal(tx, scope=SCOPE, key=posting.key, error=error, alone=alone)
+        raise error
+    tx.emitted()
+    return int(row.transfer_id)
 
 
 async def _post(tx: Transaction, posting: Posting) -> int:
     # Lock both accounts (id order), then debit first: a refusal comes before any write.
     ids = await _account_ids(tx, (posting.source, posting.target))
-    source = await _debit(tx, ids[posting.source], posting.source, posting.amount, posting.field)
+    source = await _debit(tx, ids[posting.source], posting)
     target = (
         await tx.session.execute(
             _CREDIT, {"account_id": ids[posting.target], "amount": posting.amount}
@@ -154,21 +208,23 @@ async def _post(tx: Transaction, posting: Posting) -> int:
             },
         )
     ).scalar_one()
-    tx.emit(
-        KarmaTransferred(
-            actor_id=posting.actor_id,
-            transfer_id=transfer_id,
-            from_member_id=source.member_id,
-            to_member_id=target.member_id,
-            amount=posting.amount,
-            reason=posting.reason.value,
-            help_request_id=posting.help_request_id,
-            offer_id=posting.offer_id,
-            iou_id=posting.iou_id,
-            intro_id=posting.intro_id,
-        )
-    )
+    tx.emit(_event(posting, transfer_id=transfer_id))
     return int(transfer_id)
+
+
+def _event(posting: Posting, *, transfer_id: int) -> KarmaTransferred:
+    return KarmaTransferred(
+        actor_id=posting.actor_id,
+        transfer_id=transfer_id,
+        from_member_id=_opening(posting.source)["member_id"],
+        to_member_id=_opening(posting.target)["member_id"],
+        amount=posting.amount,
+        reason=posting.reason.value,
+        help_request_id=posting.help_request_id,
+        offer_id=posting.offer_id,
+        iou_id=posting.iou_id,
+        intro_id=posting.intro_id,
+    )
 
 
 async def _account_ids(tx: Transaction, names: tuple[str, ...]) -> dict[str, int]:
@@ -180,7 +236,7 @@ async def _account_ids(tx: Transaction, names: tuple[str, ...]) -> dict[str, int
     found = await _ids_of(tx, names)
     missing = [name for name in names if name not in found]
     if missing:
-        opened = [_opening(name, tx) for name in missing]
+        opened = [_opening(name) | {"created_at": tx.now} for name in missing]
         await tx.session.execute(
             insert_ignoring_conflicts(tx.dialect, _ACCOUNTS, ["name"]).values(opened)
         )
@@ -193,7 +249,7 @@ async def _ids_of(tx: Transaction, names: tuple[str, ...]) -> dict[str, int]:
     return {name: account_id for name, account_id in rows}
 
 
-def _opening(name: str, tx: Transaction) -> dict[str, Any]:
+def _opening(name: str) -> dict[str, Any]:
     """Return the row of a new, empty account for a name ``karma_account`` etc. gave."""
     kind, _, owner = name.partition(":")
     row: dict[str, Any] = {
@@ -202,7 +258,6 @@ def _opening(name: str, tx: Transaction) -> dict[str, Any]:
         "lower_bound": 0,
         "member_id": None,
         "help_request_id": None,
-        "created_at": tx.now,
     }
     if name == ISSUER:
         return row | {"kind": AccountKind.ISSUER, "lower_bound": None}
@@ -213,19 +268,23 @@ def _opening(name: str, tx: Transaction) -> dict[str, Any]:
     raise ValueError(f"not an account name: {name!r}")
 
 
-async def _debit(tx: Transaction, account_id: int, name: str, amount: int, field: str) -> Any:
+async def _debit(tx: Transaction, account_id: int, posting: Posting) -> Any:
     row = (
-        await tx.session.execute(_DEBIT, {"account_id": account_id, "amount": amount})
+        await tx.session.execute(_DEBIT, {"account_id": account_id, "amount": posting.amount})
     ).one_or_none()
     if row is None:
         available = await tx.session.scalar(_BALANCE, {"account_id": account_id})
-        whose = "your" if name.startswith("karma:") else "this account's"
-        raise DomainError(
-            Code.INSUFFICIENT_KARMA,
-            f"not enough karma: {available or 0} available in {whose} balance, {amount} needed",
-            field,
-        )
+        raise _insufficient(posting, available)
     return row
+
+
+def _insufficient(posting: Posting, available: int | None) -> DomainError:
+    whose = "your" if posting.source.startswith("karma:") else "this account's"
+    return DomainError(
+        Code.INSUFFICIENT_KARMA,
+        f"not enough karma: {available or 0} available in {whose} balance, {posting.amount} needed",
+        posting.field,
+    )
 
 
 async def balance_of(tx: Transaction, name: str, *, lock: bool = False) -> int:

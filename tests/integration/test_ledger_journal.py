@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from domain.errors import Code, DomainError
+from domain.events import OutboxEvent
 from domain.ledger import audit, flows
 from domain.ledger.core import ISSUER, Posting, karma_account, transfer
 from domain.ledger.models import Account, Transfer, TransferReason
@@ -105,6 +106,53 @@ async def test_a_key_replays_its_first_outcome_and_refuses_another_body(store):
     async with store.reader() as session:
         assert await session.scalar(select(Account.balance).where(Account.member_id == bob)) == 10
         assert await audit.violations(session) == []
+
+
+async def test_a_transfer_writes_its_event_in_the_same_statements_on_either_database(
+    store, statements
+):
+    ada, bob = await _granted(store)
+    gift = Posting(
+        key="gift:ada:2",
+        source=karma_account(ada),
+        target=karma_account(bob),
+        amount=7,
+        reason=TransferReason.GIFT,
+        actor_id=ada,
+        memo="thanks",
+    )
+    async with store.transaction() as tx:
+        statements.counting = True
+        transfer_id = await transfer(tx, gift, alone=True)
+        await tx.commit()
+        statements.counting = False
+
+    # PostgreSQL: one call to ledger_post. SQLite: claim the key, lock both accounts, debit,
+    # credit, the transfer row, the key's outcome, and the event at commit.
+    assert statements.count == (1 if store.dialect == "postgresql" else 7), statements.seen
+    async with store.reader() as session:
+        event = (
+            await session.execute(
+                select(OutboxEvent.actor_id, OutboxEvent.payload)
+                .where(OutboxEvent.type == "karma.transferred")
+                .order_by(OutboxEvent.id.desc())
+                .limit(1)
+            )
+        ).one()
+        row = await session.get_one(Transfer, transfer_id)
+    assert event.actor_id == ada
+    assert event.payload == {
+        "transfer_id": transfer_id,
+        "from_member_id": ada,
+        "to_member_id": bob,
+        "amount": 7,
+        "reason": "GIFT",
+        "help_request_id": None,
+        "offer_id": None,
+        "iou_id": None,
+        "intro_id": None,
+    }
+    assert (row.amount, row.from_balance, row.to_balance, row.memo) == (7, 43, 57, "thanks")
 
 
 async def _ledger_check(database_url: str, tmp_path) -> tuple[int, str]:
