@@ -139,9 +139,9 @@ class Writer:
             await tx.commit()
         return result
 
-    async def step(self, tally: Tally) -> None:
+    async def step(self, tally: Tally, *, gifts_only: bool = False) -> None:
         rng = self.rng
-        draw = rng.random()
+        draw = 0.5 if gifts_only else rng.random()
         self.seq += 1
         started = time.perf_counter()
         moved = 1
@@ -305,14 +305,16 @@ async def _until(moment: float) -> None:
     await asyncio.sleep(max(0.0, moment - time.time()))
 
 
-async def _drive(writers: list[Writer], start: float, seconds: float) -> Tally:
+async def _drive(
+    writers: list[Writer], start: float, seconds: float, *, gifts_only: bool = False
+) -> Tally:
     tally = Tally()
     await _until(start)
     deadline = start + seconds
 
     async def loop(writer: Writer) -> None:
         while time.time() < deadline:
-            await writer.step(tally)
+            await writer.step(tally, gifts_only=gifts_only)
 
     clocks = Clocks()
     await asyncio.gather(*(loop(writer) for writer in writers))
@@ -398,12 +400,12 @@ class Part:
     baseline_seconds: float
 
 
-def run_part(part: Part) -> tuple[Tally, Tally]:
+def run_part(part: Part) -> tuple[Tally, Tally, Tally]:
     """Run one process's writers through both phases (the entry point of each process)."""
     return asyncio.run(_part(part))
 
 
-async def _part(part: Part) -> tuple[Tally, Tally]:
+async def _part(part: Part) -> tuple[Tally, Tally, Tally]:
     store = Store(part.url, pool_size=len(part.seeds), clock=lambda: NOW)
     try:
         writers = [
@@ -411,10 +413,15 @@ async def _part(part: Part) -> tuple[Tally, Tally]:
             for stock, seed in zip(part.stocks, part.seeds, strict=True)
         ]
         tally = await _drive(writers, part.start, part.seconds)
+        gifts = await _drive(writers, part.baseline_start, part.baseline_seconds, gifts_only=True)
         base = await _baseline(
-            store, part.members, part.seeds, part.baseline_start, part.baseline_seconds
+            store,
+            part.members,
+            part.seeds,
+            part.baseline_start + part.baseline_seconds + 1,
+            part.baseline_seconds,
         )
-        return tally, base
+        return tally, gifts, base
     finally:
         await store.dispose()
 
@@ -433,7 +440,7 @@ def _merge(tallies: list[Tally]) -> Tally:
 
 async def _phases(
     url: str, members: list[int], stocks: list[Any], args: Any
-) -> tuple[Tally, Tally]:
+) -> tuple[Tally, Tally, Tally]:
     """Run the writers, split over ``--processes`` processes, through both phases."""
     seeds = [args.seed * 1000 + n for n in range(args.writers)]
     start = time.time() + (3 if args.processes > 1 else 0.2)  # room for processes to start
@@ -456,7 +463,11 @@ async def _phases(
     with ProcessPoolExecutor(max_workers=args.processes, mp_context=context) as pool:
         loop = asyncio.get_running_loop()
         done = await asyncio.gather(*(loop.run_in_executor(pool, run_part, p) for p in parts))
-    return _merge([d[0] for d in done]), _merge([d[1] for d in done])
+    return (
+        _merge([d[0] for d in done]),
+        _merge([d[1] for d in done]),
+        _merge([d[2] for d in done]),
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -472,12 +483,13 @@ async def run(args: argparse.Namespace) -> int:
                     f"{time.perf_counter() - started:.1f} s; {args.writers} writers in "
                     f"{args.processes} process(es), {os.cpu_count()} CPUs"
                 )
-                tally, base = await _phases(url, members, stocks, args)
+                tally, gifts, base = await _phases(url, members, stocks, args)
                 print(
                     "\n| run | transfers/s | latency p50 / p99 ms | operations | refused "
                     "| replayed | CPU cores: bench / machine |\n|---|---|---|---|---|---|---|"
                 )
                 print(tally.row("ledger (domain, all operations)"))
+                print(gifts.row("ledger (domain, gifts only)"))
                 print(base.row("bare SQL baseline (gifts only)"))
                 if base.transfers and tally.transfers:
                     ratio = (tally.transfers / tally.seconds) / (base.transfers / base.seconds)
