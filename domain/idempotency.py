@@ -109,16 +109,23 @@ async def replay(tx: Transaction, *, scope: str, key: str, digest: str) -> int:
     Refused with ``CONFLICT`` when that attempt's fingerprint is not ``digest``.
     """
     first = (await tx.session.execute(_FIRST, _this(scope, key))).one()
-    if first.fingerprint != digest:
+    return replayed(first.fingerprint, first.result_id, first.refusal, digest=digest)
+
+
+def replayed(
+    fingerprint: str, result_id: int | None, refusal: list[dict[str, Any]] | None, *, digest: str
+) -> int:
+    """Return a key's first outcome (its result id), or raise its refusal or ``CONFLICT``."""
+    if fingerprint != digest:
         raise DomainError(
             Code.CONFLICT,
             "this idempotency key was used for another request: use a new key",
             "idempotency_key",
         )
-    if first.refusal:
-        raise _refusal_of(first.refusal)
-    assert first.result_id is not None, "a claimed key has an outcome once committed"
-    return int(first.result_id)
+    if refusal:
+        raise _refusal_of(refusal)
+    assert result_id is not None, "a claimed key has an outcome once committed"
+    return int(result_id)
 
 
 async def record_refusal(

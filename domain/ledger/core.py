@@ -27,11 +27,11 @@ import dataclasses
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, or_, select, text, update
+from sqlalchemy import JSON, Table, bindparam, insert, or_, select, text, update
 
 from domain.errors import Code, DomainError, invalid
 from domain.events import KarmaTransferred
-from domain.idempotency import fingerprint, once, record_refusal, replay
+from domain.idempotency import fingerprint, once, record_refusal, replayed
 from domain.ledger.models import Account, AccountKind, Transfer, TransferReason
 from domain.store import Transaction, UTCDateTime, insert_ignoring_conflicts
 
@@ -132,11 +132,16 @@ _CREDIT = (
 )
 _BALANCE = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.id == bindparam("account_id"))
 _RECORD = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
-_LEDGER_POST = text(
-    "SELECT outcome, transfer_id, available FROM ledger_post(:scope, :key, :fingerprint, "
-    ":source, :target, :amount, :reason, :actor_id, :help_request_id, :offer_id, :iou_id, "
-    ":intro_id, :memo, :now, :open, :event_type, :event_payload)"
-).bindparams(bindparam("now", type_=UTCDateTime()))
+_LEDGER_POST = (
+    text(
+        "SELECT outcome, transfer_id, available, first_fingerprint, first_refusal "
+        "FROM ledger_post(:scope, :key, :fingerprint, "
+        ":source, :target, :amount, :reason, :actor_id, :help_request_id, :offer_id, :iou_id, "
+        ":intro_id, :memo, :now, :open, :event_type, :event_payload)"
+    )
+    .bindparams(bindparam("now", type_=UTCDateTime()))
+    .columns(first_refusal=JSON)
+)
 SCOPE = "transfer"
 
 
@@ -169,7 +174,7 @@ async def _post_in_database(tx: Transaction, posting: Posting, *, alone: bool) -
         )
     ).one()
     if row.outcome == "replay":
-        return await replay(tx, scope=SCOPE, key=posting.key, digest=digest)
+        return replayed(row.first_fingerprint, row.transfer_id, row.first_refusal, digest=digest)
     if row.outcome == "refused":
         error = _insufficient(posting, row.available)
         await record_refusal(tx, scope=SCOPE, key=posting.key, error=error, alone=alone)
@@ -287,9 +292,11 @@ def _insufficient(posting: Posting, available: int | None) -> DomainError:
     )
 
 
-async def balance_of(tx: Transaction, name: str, *, lock: bool = False) -> int:
-    """Return an account's balance (0 when it was never opened); ``lock`` holds its row."""
-    statement = select(Account.balance).where(Account.name == name)
-    if lock:
-        statement = statement.with_for_update()
-    return (await tx.session.scalar(statement)) or 0
+_LOCK_BALANCE = (
+    select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.name == bindparam("name")).with_for_update()
+)
+
+
+async def locked_balance(tx: Transaction, name: str) -> int:
+    """Lock an account's row and return its balance (0 when it was never opened)."""
+    return (await tx.session.scalar(_LOCK_BALANCE, {"name": name})) or 0

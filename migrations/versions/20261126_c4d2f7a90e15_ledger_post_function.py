@@ -37,7 +37,11 @@ CREATE FUNCTION ledger_post(
     p_open json,
     -- The outbox event; its payload's "transfer_id" is set to the new transfer's id.
     p_event_type varchar, p_event_payload json
-) RETURNS TABLE (outcome text, transfer_id bigint, available bigint)
+) RETURNS TABLE (
+    outcome text, transfer_id bigint, available bigint,
+    -- A replay's first outcome, for the caller to compare and raise.
+    first_fingerprint varchar, first_refusal json
+)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_locked integer;
@@ -47,12 +51,14 @@ DECLARE
     v_to_balance bigint;
     v_transfer_id bigint;
 BEGIN
-    -- 1. Claim the key; a key already claimed is replayed by the caller.
+    -- 1. Claim the key. A key already claimed (its attempt committed: the INSERT waited
+    --    for it) is replayed by the caller, from the first outcome returned here.
     INSERT INTO idempotency_keys (scope, key, fingerprint)
     VALUES (p_scope, p_key, p_fingerprint)
     ON CONFLICT (scope, key) DO NOTHING;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::bigint;
+        RETURN QUERY SELECT 'replay'::text, k.result_id, NULL::bigint, k.fingerprint, k.refusal
+        FROM idempotency_keys AS k WHERE k.scope = p_scope AND k.key = p_key;
         RETURN;
     END IF;
 
@@ -80,7 +86,8 @@ BEGIN
     RETURNING id, balance INTO v_source_id, v_from_balance;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'refused'::text, NULL::bigint,
-            (SELECT balance FROM ledger_accounts WHERE name = p_source);
+            (SELECT balance FROM ledger_accounts WHERE name = p_source),
+            NULL::varchar, NULL::json;
         RETURN;
     END IF;
 
@@ -103,7 +110,7 @@ BEGIN
         (p_event_payload::jsonb || jsonb_build_object('transfer_id', v_transfer_id))::json,
         p_now
     );
-    RETURN QUERY SELECT 'posted'::text, v_transfer_id, NULL::bigint;
+    RETURN QUERY SELECT 'posted'::text, v_transfer_id, NULL::bigint, NULL::varchar, NULL::json;
 END $$
 """
 
