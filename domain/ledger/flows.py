@@ -14,7 +14,14 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from domain.errors import Code, DomainError, invalid, not_found
-from domain.ledger.core import ISSUER, Posting, balance_of, escrow_account, karma_account, transfer
+from domain.ledger.core import (
+    ISSUER,
+    Posting,
+    escrow_account,
+    karma_account,
+    locked_balance,
+    transfer,
+)
 from domain.ledger.models import Account, Transfer, TransferReason
 from domain.ledger.rules import LedgerPolicy
 from domain.members.models import Member
@@ -96,7 +103,7 @@ async def refund_bounty(
     The caller holds the request's row, so nothing else moves this escrow meanwhile; the
     guarded debit would refuse a second refund anyway.
     """
-    left = await balance_of(tx, escrow_account(help_request_id), lock=True)
+    left = await locked_balance(tx, escrow_account(help_request_id))
     if left > 0:
         await transfer(
             tx,
@@ -189,7 +196,7 @@ async def broker_share(
     if policy.broker_share <= 0:
         return 0
     account = karma_account(broker_id)
-    await balance_of(tx, account, lock=True)
+    await locked_balance(tx, account)
     earned = await tx.session.scalar(
         select(func.coalesce(func.sum(Transfer.amount), 0))
         .join(Account, Account.id == Transfer.to_account_id)

@@ -2,12 +2,14 @@
 
 ``OUTSTANDING → SETTLED`` (the debtor pays its value in karma, or helps the creditor back
 on one of their requests) or ``OUTSTANDING → FORGIVEN`` (the creditor alone). Each command
-locks the IOU's row first, so a settle and a forgive at once end in one of them.
+locks the IOU's row first (a settle or forgive by its guarded UPDATE), so a settle and a
+forgive at once end in one of them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.errors import Code, DomainError, not_found
 from domain.events import IouCalledIn, IouForgiven, IouIssued, IouSettled
@@ -97,10 +99,17 @@ def _require_outstanding(iou: Iou) -> None:
 
 async def settle_iou(tx: Transaction, *, actor_id: int, iou_id: int) -> Iou:
     """Settle an IOU the actor owes by paying its value in karma to the creditor."""
-    iou = await _iou_for(tx, iou_id, actor_id)
-    if iou.debtor_id != actor_id:
-        raise DomainError(Code.FORBIDDEN, "only the debtor settles an IOU", "iou_id")
-    _require_outstanding(iou)
+    iou = await _close_as(
+        tx,
+        iou_id,
+        actor_id,
+        Iou.debtor_id,
+        IouStatus.SETTLED,
+        IouResolution.KARMA,
+        refusal="only the debtor settles an IOU",
+    )
+    # The karma moves after the IOU closes: if the debtor cannot cover it, the command fails
+    # and the IOU's change rolls back with it.
     transfer_id = await transfer(
         tx,
         Posting(
@@ -115,26 +124,58 @@ async def settle_iou(tx: Transaction, *, actor_id: int, iou_id: int) -> Iou:
             field="iou_id",
         ),
     )
-    _close(tx, iou, IouStatus.SETTLED, IouResolution.KARMA)
-    await tx.session.flush()
     tx.emit(_settled(iou, actor_id, transfer_id=transfer_id))
     return iou
 
 
 async def forgive_iou(tx: Transaction, *, actor_id: int, iou_id: int) -> Iou:
     """Let an IOU owed to the actor go."""
-    iou = await _iou_for(tx, iou_id, actor_id)
-    if iou.creditor_id != actor_id:
-        raise DomainError(Code.FORBIDDEN, "only the creditor can forgive an IOU", "iou_id")
-    _require_outstanding(iou)
-    _close(tx, iou, IouStatus.FORGIVEN, IouResolution.FORGIVEN)
-    await tx.session.flush()
+    iou = await _close_as(
+        tx,
+        iou_id,
+        actor_id,
+        Iou.creditor_id,
+        IouStatus.FORGIVEN,
+        IouResolution.FORGIVEN,
+        refusal="only the creditor can forgive an IOU",
+    )
     tx.emit(
         IouForgiven(
             actor_id=actor_id, iou_id=iou.id, debtor_id=iou.debtor_id, creditor_id=iou.creditor_id
         )
     )
     return iou
+
+
+async def _close_as(
+    tx: Transaction,
+    iou_id: int,
+    actor_id: int,
+    party: InstrumentedAttribute[int],
+    status: IouStatus,
+    resolution: IouResolution,
+    *,
+    refusal: str,
+) -> Iou:
+    """Close an outstanding IOU the actor is ``party`` to, in one guarded UPDATE.
+
+    The UPDATE locks the row, so a settle and a forgive at once end in one of them; when it
+    changes nothing, the IOU is read again to say why.
+    """
+    closed: Iou | None = await tx.session.scalar(
+        update(Iou)
+        .where(Iou.id == iou_id, party == actor_id, Iou.status == IouStatus.OUTSTANDING)
+        .values(status=status, resolution=resolution, settled_at=tx.now)
+        .returning(Iou),
+        execution_options={"populate_existing": True},
+    )
+    if closed is not None:
+        return closed
+    iou = await _iou_for(tx, iou_id, actor_id)
+    if getattr(iou, party.key) != actor_id:
+        raise DomainError(Code.FORBIDDEN, refusal, "iou_id")
+    _require_outstanding(iou)
+    raise DomainError(Code.INVALID_TRANSITION, "this IOU cannot change now", "iou_id")
 
 
 async def call_in_iou(tx: Transaction, *, actor_id: int, iou_id: int, help_request_id: int) -> Iou:
@@ -193,15 +234,15 @@ async def settle_by_help(
     )
     if iou is None:
         return None
-    _close(tx, iou, IouStatus.SETTLED, IouResolution.HELPED_BACK)
+    iou.status, iou.resolution, iou.settled_at = (
+        IouStatus.SETTLED,
+        IouResolution.HELPED_BACK,
+        tx.now,
+    )
     iou.settling_offer_id = offer_id
     await tx.session.flush()
     tx.emit(_settled(iou, creditor_id, offer_id=offer_id))
     return iou
-
-
-def _close(tx: Transaction, iou: Iou, status: IouStatus, resolution: IouResolution) -> None:
-    iou.status, iou.resolution, iou.settled_at = status, resolution, tx.now
 
 
 def _settled(

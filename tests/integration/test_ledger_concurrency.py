@@ -12,12 +12,15 @@ import asyncio
 import random
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from domain.errors import Code, DomainError
-from domain.ledger import audit, flows
+from domain.ledger import audit, flows, ious
 from domain.ledger.core import Posting, escrow_account, karma_account, transfer
-from domain.ledger.models import Account, Transfer, TransferReason
+from domain.ledger.models import Account, Iou, IouStatus, Transfer, TransferReason
+from domain.ledger.rules import LedgerPolicy
+from domain.marketplace.models import Offer
+from domain.marketplace.rules import OfferStatus, Settlement
 from domain.store import Store
 from tests.builders import make_members
 from tests.integration.test_offers import _request as request_with_bounty
@@ -184,3 +187,64 @@ async def test_the_audit_catches_a_naive_read_check_write_ledger(pg_store):
     )
     assert sum(isinstance(o, int) for o in outcomes) == 1
     assert await _balances(pg_store, [carol, dan]) == {carol: 0, dan: 2 * START}
+
+
+async def _iou(store: Store, debtor: int, creditor: int) -> int:
+    request_id = await request_with_bounty(store, debtor, bounty=0)
+    async with store.transaction() as tx:
+        offer_id = await tx.session.scalar(
+            insert(Offer)
+            .values(
+                help_request_id=request_id,
+                helper_id=creditor,
+                status=OfferStatus.COMPLETED,
+                settlement=Settlement.IOU,
+                created_at=tx.now,
+            )
+            .returning(Offer.id)
+        )
+        assert offer_id is not None
+        iou = await ious.issue_iou(
+            tx,
+            debtor_id=debtor,
+            creditor_id=creditor,
+            help_request_id=request_id,
+            offer_id=offer_id,
+            policy=LedgerPolicy(),
+        )
+        await tx.commit()
+    return iou.id
+
+
+async def test_a_settle_and_a_forgive_at_once_end_in_one_of_them(pg_store):
+    ada, bob = await _members(pg_store, "ada", "bob")
+    iou_id = await _iou(pg_store, ada, bob)
+
+    async def run(command) -> str:
+        try:
+            async with pg_store.transaction() as tx:
+                iou = await command(tx)
+                await tx.commit()
+            return iou.status.value
+        except DomainError as error:
+            return error.code.value
+
+    outcomes = await asyncio.gather(
+        run(lambda tx: ious.settle_iou(tx, actor_id=ada, iou_id=iou_id)),
+        run(lambda tx: ious.forgive_iou(tx, actor_id=bob, iou_id=iou_id)),
+    )
+
+    assert sorted(outcomes) in (
+        ["INVALID_TRANSITION", "SETTLED"],
+        ["FORGIVEN", "INVALID_TRANSITION"],
+    )
+    async with pg_store.reader() as session:
+        iou = await session.get_one(Iou, iou_id)
+        settlements = await session.scalar(
+            select(func.count()).select_from(Transfer).where(Transfer.iou_id == iou_id)
+        )
+    assert iou.status.value in outcomes
+    assert settlements == (1 if iou.status is IouStatus.SETTLED else 0)
+    paid = LedgerPolicy().iou_value if iou.status is IouStatus.SETTLED else 0
+    assert await _balances(pg_store, [ada, bob]) == {ada: START - paid, bob: START + paid}
+    assert await _violations(pg_store) == []
