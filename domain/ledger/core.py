@@ -148,6 +148,7 @@ SCOPE = "transfer"
 async def _post_in_database(tx: Transaction, posting: Posting, *, alone: bool) -> int:
     """``once`` and ``_post`` in one call to PostgreSQL's ``ledger_post``."""
     digest = fingerprint(SCOPE, posting.body())
+    # The transfer's id is not known yet: ledger_post sets the payload's transfer_id.
     event = _event(posting, transfer_id=0).outbox_values(tx.now)
     row = (
         await tx.session.execute(
