@@ -7,7 +7,7 @@ import os
 import sys
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from domain.errors import Code, DomainError
@@ -153,6 +153,29 @@ async def test_a_transfer_writes_its_event_in_the_same_statements_on_either_data
         "intro_id": None,
     }
     assert (row.amount, row.from_balance, row.to_balance, row.memo) == (7, 43, 57, "thanks")
+
+
+async def test_a_transfer_from_an_account_never_opened_is_refused_and_replayed(store):
+    ada, bob = await make_members(store, "ada", "bob")  # no welcome grant: no accounts yet
+    gift = Posting(
+        key="gift:ada:first",
+        source=karma_account(ada),
+        target=karma_account(bob),
+        amount=1,
+        reason=TransferReason.GIFT,
+    )
+    for _ in range(2):  # the first answer, then its replay
+        with pytest.raises(DomainError) as refused:
+            async with store.transaction() as tx:
+                await transfer(tx, gift, alone=True)
+        assert refused.value.code is Code.INSUFFICIENT_KARMA
+        assert refused.value.message == ("not enough karma: 0 available in your balance, 1 needed")
+    async with store.reader() as session:
+        assert await session.scalar(select(func.count()).select_from(Transfer)) == 0
+        balances = list(await session.scalars(select(Account.balance)))
+        assert await audit.violations(session) == []
+    # Both accounts were opened, empty, before the debit was refused: nothing moved.
+    assert balances == [0, 0]
 
 
 async def _ledger_check(database_url: str, tmp_path) -> tuple[int, str]:
