@@ -147,26 +147,18 @@ SCOPE = "transfer"
 
 async def _post_in_database(tx: Transaction, posting: Posting, *, alone: bool) -> int:
     """``once`` and ``_post`` in one call to PostgreSQL's ``ledger_post``."""
-    digest = fingerprint(SCOPE, posting.body())
+    body = posting.body()  # source, target, amount, reason, actor_id, …: ledger_post's own
+    digest = fingerprint(SCOPE, body)
     # The transfer's id is not known yet: ledger_post sets the payload's transfer_id.
     event = _event(posting, transfer_id=0).outbox_values(tx.now)
     row = (
         await tx.session.execute(
             _LEDGER_POST,
-            {
+            body
+            | {
                 "scope": SCOPE,
                 "key": posting.key,
                 "fingerprint": digest,
-                "source": posting.source,
-                "target": posting.target,
-                "amount": posting.amount,
-                "reason": posting.reason.value,
-                "actor_id": posting.actor_id,
-                "help_request_id": posting.help_request_id,
-                "offer_id": posting.offer_id,
-                "iou_id": posting.iou_id,
-                "intro_id": posting.intro_id,
-                "memo": posting.memo,
                 "now": tx.now,
                 "open": orjson.dumps([_opening(posting.source), _opening(posting.target)]).decode(),
                 "event_type": event["type"],
